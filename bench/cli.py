@@ -1,0 +1,82 @@
+"""`bench`: the command-line entry point.
+
+Every command validates its config once (bench.config) and then works with typed objects.
+User mistakes (bad file, unknown name or key) print one line and exit 2; Ctrl-C exits 130 with
+a hint that rerunning the same command resumes; nothing already written is lost.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+try:  # recent typer vendors its own click; older ones use the click package
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exc
+
+from bench.commands import data as data_cmds
+from bench.commands import reports as report_cmds
+from bench.commands import run as run_cmds
+from bench.commands import sr as sr_cmds
+from bench.errors import BenchError
+from bench.registry import UnknownNameError
+
+app = typer.Typer(
+    name="bench",
+    help="Benchmark super-resolution backends on sewer-inspection tasks: does SR make defect "
+         "segmentation better, per class, and at what compute cost?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+
+ls_app = typer.Typer(help="List what the registries hold.", no_args_is_help=True)
+app.add_typer(ls_app, name="ls")
+plot_app = typer.Typer(help="Plots derived from the result store.", no_args_is_help=True)
+app.add_typer(plot_app, name="plot")
+perf_app = typer.Typer(help="Performance measurements (DSRNet matching, backend latency).", no_args_is_help=True)
+app.add_typer(perf_app, name="perf")
+
+data_cmds.register(app, ls_app)
+sr_cmds.register(app, perf_app)
+run_cmds.register(app)
+report_cmds.register(app, plot_app)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        from importlib.metadata import version as v
+
+        typer.echo(v("sewer-sr-bench"))
+        raise typer.Exit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+    except (BenchError, UnknownNameError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.secho("interrupted", err=True)
+        return 130
+    except click_exc.ClickException as exc:  # usage errors: bad option, missing argument
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.secho("interrupted: everything finished so far is saved; rerun the same command "
+                    "to resume", err=True, fg="yellow")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

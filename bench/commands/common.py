@@ -1,0 +1,71 @@
+"""Options every command shares, and how they become a validated `BenchConfig`.
+
+Human-facing chatter (progress bars, notes) goes to stderr through `log`; results go to stdout
+(rich tables, or JSON with `--json`), so `bench ... --json | jq` always works.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from bench.config import BenchConfig, load_config
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file (merged over defaults and profile).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a config key: --set task.epochs=5 (repeatable).")]
+ProfileOpt = Annotated[Optional[str], typer.Option("--profile", "-p", help="smoke | quick | paper (default: quick).")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for run outputs (default: results/runs).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+def log(message: str) -> None:
+    err_console.print(message, highlight=False)
+
+
+def build_config(config: Path | None, sets: list[str] | None, profile: str | None,
+                 out: Path | None, **direct: Any) -> BenchConfig:
+    """Validate the whole config once, at the boundary; apply `threads` right away."""
+    if out is not None:
+        direct["out"] = str(out)
+    cfg = load_config(profile=profile, config_file=config, overrides=sets or [], **direct)
+    apply_runtime(cfg)
+    return cfg
+
+
+def apply_runtime(cfg: BenchConfig) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # timm/smp fail fast instead of retrying
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+
+
+def resolve_device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, float):
+        return obj
+    return str(obj)

@@ -1,0 +1,191 @@
+"""Typed configuration: YAML defaults + profile + user file + `--set key=value`, validated once.
+
+Order of precedence (later wins): `configs/defaults.yaml` < `configs/profiles/<profile>.yaml`
+< `--config FILE` < `--set key=value`. The merged mapping is validated by pydantic exactly once
+(`load_config`); every later layer works with the typed `BenchConfig`. Unknown keys are errors
+with a did-you-mean, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bench.degrade import DegradationConfig
+from bench.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+PROFILES = ("smoke", "quick", "paper")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class DataConfig(_Strict):
+    dataset: str = "synthsewer-pipe"
+    sr_dataset: str = Field("synthsewer-sr", description="dataset SR backends are trained on")
+    data_root: Path | None = None
+    sr_data_root: Path | None = None
+    n_train: int = Field(64, ge=1)
+    n_val: int = Field(16, ge=1)
+    n_test: int = Field(32, ge=1)
+    seed: int = 0
+
+
+class SRTrainBudget(_Strict):
+    """How much `bench run`/`train-sr` trains a learned backend that has no weights yet."""
+
+    iterations: int = Field(2000, ge=1)
+    batch_size: int = Field(16, ge=1)
+    patch_size: int = Field(32, ge=8)
+    lr: float = Field(2e-4, gt=0)
+    val_every: int = Field(250, ge=1)
+    n_train: int = Field(96, ge=1)
+    n_val: int = Field(8, ge=1)
+    n_test: int = Field(16, ge=1)
+
+
+class SRConfig(_Strict):
+    backends: list[str] = Field(default_factory=lambda: ["bicubic", "edsr"])
+    weights: dict[str, Path] = Field(default_factory=dict,
+                                     description="backend name -> local weights file")
+    ref_policy: Literal["auto", "adjacent", "self"] = "auto"
+    train: SRTrainBudget = Field(default_factory=SRTrainBudget)
+    hparams: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                              description="backend name -> hparam overrides")
+    tile: int | None = Field(None, description="LR tile size for SR inference (None = whole)")
+
+
+class TaskConfig(_Strict):
+    name: Literal["segmentation"] = "segmentation"
+    models: list[str] = Field(default_factory=lambda: ["fcn", "deeplabv3plus"])
+    protocol: Literal["train-on-hr", "train-per-variant"] = "train-on-hr"
+    size: Literal["tiny", "small", "full"] = "small"
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(8, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    image_size: int = Field(256, ge=16)
+
+
+class BenchConfig(_Strict):
+    profile: Literal["smoke", "quick", "paper"] = "quick"
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    device: str = "auto"
+    threads: int | None = None
+    out: Path = Path("results/runs")
+    cache_dir: Path | None = None
+    data: DataConfig = Field(default_factory=DataConfig)
+    degradation: DegradationConfig = Field(default_factory=DegradationConfig)
+    sr: SRConfig = Field(default_factory=SRConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+
+    def fingerprint(self, *, exclude: tuple[str, ...] = ("out", "device", "threads")) -> str:
+        data = self.model_dump(mode="json", exclude=set(exclude))
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path}: not found") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping at the top level")
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys += _known_keys(ann, prefix + name + ".")
+    return keys
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """`a.b=value` -> {"a": {"b": value}}; the value is parsed as YAML (lists, numbers...)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. task.epochs=5")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw  # e.g. a path with odd characters: keep the text as it is
+    return _nested(key.strip(), value)
+
+
+def _explain(exc: ValidationError, source: str) -> ConfigError:
+    known = _known_keys(BenchConfig)
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            lines.append(f"unknown config key {key!r}{hint}")
+        else:
+            lines.append(f"config key {key!r}: {err['msg']} (got {err.get('input')!r})")
+    return ConfigError(f"{source}: " + "; ".join(lines))
+
+
+def load_config(profile: str | None = None, config_file: Path | None = None,
+                overrides: list[str] | tuple[str, ...] = (), **direct: Any) -> BenchConfig:
+    """Merge defaults, profile, file and overrides, then validate once."""
+    data = _read_yaml(CONFIG_DIR / "defaults.yaml")
+    user = _read_yaml(config_file) if config_file else {}
+    profile = profile or user.get("profile") or data.get("profile", "quick")
+    if profile not in PROFILES:
+        close = difflib.get_close_matches(str(profile), PROFILES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown profile {profile!r}.{hint} Known: {', '.join(PROFILES)}")
+    data = _merge(data, _read_yaml(CONFIG_DIR / "profiles" / f"{profile}.yaml"))
+    data = _merge(data, user)
+    for text in overrides:
+        data = _merge(data, parse_override(text))
+    for key, value in direct.items():
+        if value is not None:
+            data = _merge(data, _nested(key, value))
+    data["profile"] = profile
+    source = f"config (profile {profile}" + (f", file {config_file}" if config_file else "") + ")"
+    try:
+        return BenchConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, source) from None
+
+
+def _nested(key: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def dump_config(cfg: BenchConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

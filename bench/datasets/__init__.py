@@ -1,0 +1,49 @@
+"""Datasets: one module per format, one line per entry in DATASETS.
+
+SynthSewer views are generated (deterministic from a seed, cached on disk); the folder formats
+read real data from `--data-root`. Every entry is a class whose constructor takes the keyword
+arguments listed in `open_dataset`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.errors import ConfigError
+from bench.registry import Registry
+
+DATASETS: Registry = Registry(
+    "dataset",
+    {
+        "synthsewer-sr": "bench.datasets.synthsewer:SynthSewerSR",
+        "synthsewer-pipe": "bench.datasets.synthsewer:SynthSewerPipe",
+        "synthsewer-cls": "bench.datasets.synthsewer:SynthSewerCls",
+        "srfolder": "bench.datasets.srfolder:SRFolderDataset",
+        "pipe": "bench.datasets.pipe:PipeDataset",
+        "sewerml": "bench.datasets.sewerml:SewerMLDataset",
+    },
+    {
+        "synthsewer-sr": "SynthSewer SR view: HR 448x320 / LR 112x80, next-frame Ref, exact depth",
+        "synthsewer-pipe": "SynthSewer Pipe-like view: 256x256, index masks + boxes (JO, IL, IN, ...)",
+        "synthsewer-cls": "SynthSewer Sewer-ML-like view: multi-label over the 17 Sewer-ML classes",
+        "srfolder": "SR folder format: {split}/HR, LR, Ref, depth .npy (needs --data-root)",
+        "pipe": "Pipe-like folders: images + PNG index masks + COCO JSON / YOLO txt (needs --data-root)",
+        "sewerml": "Sewer-ML CSVs (Filename, Defect, WaterLevel + 17 labels) + images (needs --data-root)",
+    },
+)
+
+GENERATED = ("synthsewer-sr", "synthsewer-pipe", "synthsewer-cls")
+
+
+def open_dataset(name: str, *, seed: int = 0, n_train: int = 64, n_val: int = 16,
+                 n_test: int = 32, data_root: Path | None = None):
+    """Build dataset `name`; generated ones take sizes + seed, folder ones take `data_root`."""
+    factory = DATASETS.get(name)
+    if name in GENERATED:
+        return factory(seed=seed, n_train=n_train, n_val=n_val, n_test=n_test)
+    if data_root is None:
+        raise ConfigError(f"dataset {name!r} reads files: pass --data-root DIR "
+                          f"(e.g. a folder written by `bench synth`)")
+    root = Path(data_root)
+    if not root.is_dir():
+        raise ConfigError(f"--data-root {root}: not a directory")
+    return factory(root=root)

@@ -1,0 +1,70 @@
+"""Image-quality evaluation of SR backends (`bench eval-sr`): PSNR/SSIM on Y and RGB.
+
+Every test image is degraded (or its own LR is used), upscaled by each backend (cached), and
+compared with its HR at crop border = scale. One store row per (backend, metric) holds the
+mean over images; `n_images` is stored alongside so a table always says what it averages.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from bench.backends import make_lr, ref_policy_for, reference_for, resolve_backend, upscale_cached
+from bench.cache import Cache
+from bench.config import BenchConfig
+from bench.metrics.image_quality import quality_row
+from bench.store import ResultStore, Row, cell_id
+
+QUALITY_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
+
+
+def evaluate_sr(cfg: BenchConfig, backends: list[str], dataset, store: ResultStore, cache: Cache,
+                device: str, split: str = "test", progress: bool = True) -> pd.DataFrame:
+    samples = list(dataset.split(split))
+    policy = ref_policy_for(samples, cfg)
+    scale = cfg.degradation.scale
+    context = f"{dataset.fingerprint()}|{cfg.degradation.fingerprint()}|{policy}"
+    for name in backends:
+        cell = cell_id("sr", dataset.name, split, name)
+        if store.has_cell(cell):
+            continue
+        backend = resolve_backend(name, cfg, cache, device)
+        per_image = []
+        for sample in tqdm(samples, desc=f"eval-sr {name}", disable=not progress, leave=False):
+            lr = make_lr(sample, cfg)
+            ref = reference_for(sample, lr, policy, scale) if backend.needs_reference else None
+            sr = upscale_cached(backend, sample, lr, ref, cache, context)
+            per_image.append(quality_row(sr, sample.hr, scale))
+        means = {m: float(np.mean([r[m] for r in per_image])) for m in QUALITY_METRICS}
+        rows = [Row(store.run_id, dataset.name, "sr", name, f"SR:{name}", "all", m, v,
+                    ref_policy=policy if backend.needs_reference else "")
+                for m, v in means.items()]
+        rows.append(Row(store.run_id, dataset.name, "sr", name, f"SR:{name}", "all", "n_images",
+                        float(len(per_image))))
+        store.append(cell, rows)
+    return summarize(store.load(), backends)
+
+
+def summarize(frame: pd.DataFrame, backends: list[str] | None = None) -> pd.DataFrame:
+    """backend x (psnr_y, ssim_y, psnr_rgb, ssim_rgb, n_images) from store rows."""
+    sr = frame[frame["task"] == "sr"]
+    if backends is not None:
+        sr = sr[sr["model"].isin(backends)]
+    table = sr.pivot_table(index="model", columns="metric", values="value", aggfunc="mean")
+    cols = [c for c in (*QUALITY_METRICS, "n_images") if c in table.columns]
+    table = table[cols]
+    if "n_images" in table:
+        table["n_images"] = table["n_images"].astype(int)
+    if backends is not None:
+        table = table.reindex([b for b in backends if b in table.index])
+    return table
+
+
+def run_dir_for(cfg: BenchConfig, prefix: str, *extra: str) -> Path:
+    """Same config + same command -> same run folder, so a rerun resumes it."""
+    from bench.cache import key_of
+
+    return Path(cfg.out) / f"{prefix}-{key_of(cfg.fingerprint(), *extra)[:10]}"

@@ -1,0 +1,153 @@
+"""ResultStore: append-only tidy rows + a run manifest, loaded as a pandas DataFrame.
+
+Layout of a run folder (`<out>/<run_id>/`):
+    manifest.json        resolved config, git commit, package versions, device, seeds, command
+    config.yaml          the resolved config, for humans and for `--config` reuse
+    rows/<cell>.csv      the rows of one finished *cell* (one unit of work), written atomically
+    tables/              derived tables (Markdown, CSV, LaTeX) — regenerated from rows/ alone
+
+One row per (run, dataset, task, model, variant, class, metric, seed). A cell (e.g. "evaluate
+FCN seed 0 on SR:edsr") is appended as one file, all or nothing, so a run killed at any point
+never holds half a cell, and a rerun skips exactly the cells that are already there.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from bench import atomic
+from bench.errors import BenchError
+
+
+@dataclass(frozen=True)
+class Row:
+    run: str
+    dataset: str
+    task: str          # "sr" for image quality, "segmentation", ...
+    model: str         # task model ("fcn") or SR backend name for task "sr"
+    variant: str       # "HR" | "LR" | "SR:<backend>"
+    cls: str           # class name, "Mean", "background" or "all"
+    metric: str        # "iou", "psnr_y", ...
+    value: float
+    seed: int = 0
+    protocol: str = ""
+    ref_policy: str = ""
+    higher_is_better: bool = True
+
+
+COLUMNS = [f.name for f in fields(Row)]
+_PACKAGES = ("torch", "torchvision", "numpy", "segmentation-models-pytorch", "timm",
+             "pandas", "scikit-image", "pydantic", "sewer-sr-bench")
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True,
+                               cwd=Path(__file__).resolve().parent, timeout=5)
+        commit = out.stdout.strip() or "unknown"
+        return commit + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def cell_id(*parts: Any) -> str:
+    """A readable, filesystem-safe id for a unit of work."""
+    text = "|".join(str(p) for p in parts)
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]
+    return f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+class ResultStore:
+    def __init__(self, run_dir: Path | str):
+        self.run_dir = Path(run_dir)
+        self.run_id = self.run_dir.name
+        self.rows_dir = self.run_dir / "rows"
+
+    # -- manifest -------------------------------------------------------------------------
+    def write_manifest(self, config: dict[str, Any], *, device: str, command: str,
+                       extra: dict[str, Any] | None = None) -> None:
+        manifest = {
+            "run": self.run_id,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": command,
+            "git_commit": _git_commit(),
+            "device": device,
+            "seeds": config.get("seeds"),
+            "packages": package_versions(),
+            "platform": platform.platform(),
+            "argv": sys.argv,
+            "config": config,
+            **(extra or {}),
+        }
+        atomic.write_text(self.run_dir / "manifest.json", json.dumps(manifest, indent=2, default=str))
+
+    def manifest(self) -> dict[str, Any]:
+        path = self.run_dir / "manifest.json"
+        if not path.exists():
+            raise BenchError(f"{self.run_dir}: not a run folder (no manifest.json)")
+        return json.loads(path.read_text())
+
+    # -- rows -----------------------------------------------------------------------------
+    def done_cells(self) -> set[str]:
+        if not self.rows_dir.is_dir():
+            return set()
+        return {p.stem for p in self.rows_dir.glob("*.csv")}
+
+    def has_cell(self, cell: str) -> bool:
+        return (self.rows_dir / f"{cell}.csv").exists()
+
+    def append(self, cell: str, rows: Iterable[Row]) -> None:
+        """Append a whole cell atomically; a cell that is already stored is left alone."""
+        if self.has_cell(cell):
+            return
+        frame = pd.DataFrame([asdict(r) for r in rows], columns=COLUMNS)
+        with atomic.atomic_path(self.rows_dir / f"{cell}.csv") as tmp:
+            frame.to_csv(tmp, index=False)
+
+    def load(self) -> pd.DataFrame:
+        parts = sorted(self.rows_dir.glob("*.csv")) if self.rows_dir.is_dir() else []
+        if not parts:
+            return pd.DataFrame(columns=COLUMNS)
+        frame = pd.concat([pd.read_csv(p, keep_default_na=False) for p in parts], ignore_index=True)
+        frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+        return frame
+
+
+def load_runs(root: Path | str) -> pd.DataFrame:
+    """All rows of every run under `root` (the whole store), with each run's creation time."""
+    root = Path(root)
+    frames = []
+    for run_dir in sorted(root.iterdir()) if root.is_dir() else []:
+        if not (run_dir / "manifest.json").exists():
+            continue
+        store = ResultStore(run_dir)
+        frame = store.load()
+        if len(frame):
+            frame["created"] = store.manifest().get("created", "")
+            frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS + ["created"])
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,36 @@
+"""Pluggable SR backends. Adding one = one module + one line in BACKENDS below.
+
+Entries point either at an `SRBackend` subclass (non-learned, e.g. bicubic) or at an
+`ArchSpec` (learned; weights come from `bench train-sr` or a local file).
+"""
+from bench.registry import Registry
+
+BACKENDS: Registry = Registry(
+    "backend",
+    {
+        "bicubic": "sr_backends.bicubic:BicubicBackend",
+        "edsr": "sr_backends.edsr:EDSR_PAPER",
+        "edsr-baseline": "sr_backends.edsr:EDSR_BASELINE",
+        "edsr-large": "sr_backends.edsr:EDSR_LARGE",
+        "rcan": "sr_backends.rcan:RCAN_SPEC",
+        "atd": "sr_backends.atd:ATD_SPEC",
+        "atd-light": "sr_backends.atd:ATD_LIGHT_SPEC",
+        "dsrnet": "sr_backends.dsrnet:DSRNET_SPEC",
+        "dsrnet-plus": "sr_backends.dsrnet:DSRNET_PLUS_SPEC",
+        "dsrnet-s": "sr_backends.dsrnet:DSRNET_S_SPEC",
+        "external": "sr_backends.external:ExternalBackend",
+    },
+    {
+        "bicubic": "bicubic x4 interpolation (torch, a=-0.75), no learning",
+        "edsr": "EDSR 20 blocks x 64 ch (the paper's Table 2 configuration)",
+        "edsr-baseline": "EDSR baseline, 16 blocks x 64 ch",
+        "edsr-large": "EDSR full, 32 blocks x 256 ch, res-scale 0.1",
+        "rcan": "RCAN 10 groups x 20 RCAB, 64 ch, reduction 16",
+        "atd": "ATD (embed 210, depths 6x6, heads 6, window 16, category 256, tokens 128)",
+        "atd-light": "ATD-light (embed 48, depths 6x4, heads 4, window 16, category 128, tokens 64)",
+        "dsrnet": "DSRNet teacher: depth-guided reference-based SR, all losses",
+        "dsrnet-plus": "DSRNet+ teacher trained with L_rec + L_dep only (best PSNR)",
+        "dsrnet-s": "DSRNet-S student (2 residual blocks per encoder level)",
+        "external": "any local checkpoint spandrel recognises (--set backend_weights=FILE)",
+    },
+)

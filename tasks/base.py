@@ -1,0 +1,60 @@
+"""The task interface: fit on a training split, evaluate images -> per-class metrics.
+
+A `TaskModel` is built from (num_classes, size preset, seed) and is independent of SR: the
+runner hands it uint8 HxWx3 images (HR, LR-upsampled or SR outputs) and targets.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from bench.datasets.base import Target
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One per-class result: class name ('Mean' for the mean, 'background' kept separate)."""
+
+    cls: str
+    metric: str
+    value: float
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int
+    batch_size: int
+    lr: float
+    image_size: int
+    size: str  # model size preset: "tiny" | "small" | "full"
+    seed: int
+    device: str = "cpu"
+
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+class TaskModel(ABC):
+    task: str
+    name: str
+
+    @abstractmethod
+    def fit(self, images: Sequence[np.ndarray], targets: Sequence[Target], classes: list[str],
+            cfg: FitConfig, progress: ProgressFn | None = None) -> None:
+        """Train from scratch on uint8 (H,W,3) images."""
+
+    @abstractmethod
+    def evaluate(self, images: Sequence[np.ndarray], targets: Sequence[Target],
+                 classes: list[str]) -> list[MetricRow]:
+        """Per-class metrics plus a 'Mean' row."""
+
+    @abstractmethod
+    def save(self, path: Path) -> None: ...
+
+    @abstractmethod
+    def load(self, path: Path) -> None: ...

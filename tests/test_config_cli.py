@@ -1,0 +1,78 @@
+"""Config validation, registries and CLI error behaviour (one line, exit code 2)."""
+from pathlib import Path
+
+import pytest
+
+from bench.config import load_config
+from bench.errors import ConfigError
+from bench.registry import Registry, UnknownNameError
+
+
+def test_profiles_layer_and_overrides():
+    smoke = load_config("smoke")
+    quick = load_config("quick")
+    assert smoke.task.size == "tiny" and quick.task.size == "small"
+    cfg = load_config("smoke", overrides=["task.epochs=7", "sr.backends=[bicubic, edsr]"])
+    assert cfg.task.epochs == 7 and cfg.sr.backends == ["bicubic", "edsr"]
+    assert cfg.fingerprint() != smoke.fingerprint()
+    assert load_config("smoke").fingerprint() == smoke.fingerprint()
+
+
+def test_unknown_key_did_you_mean():
+    with pytest.raises(ConfigError, match=r"unknown config key 'task.epoch'.*did you mean 'task.epochs'"):
+        load_config("smoke", overrides=["task.epoch=3"])
+
+
+def test_bad_value_names_key(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"task.batch_size"):
+        load_config("smoke", overrides=["task.batch_size=1"])
+    f = tmp_path / "c.yaml"
+    f.write_text("data:\n  n_trian: 3\n")
+    with pytest.raises(ConfigError, match=r"c.yaml.*unknown config key 'data.n_trian'.*'data.n_train'"):
+        load_config(config_file=f)
+    f.write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"c.yaml line \d+: invalid YAML"):
+        load_config(config_file=f)
+
+
+def test_unknown_profile():
+    with pytest.raises(ConfigError, match="(?i)did you mean 'quick'"):
+        load_config("quik")
+
+
+def test_registry_is_lazy_and_suggests():
+    reg = Registry("thing", {"alpha": "no_such_module_xyz:attr"})
+    assert reg.names() == ["alpha"] and "alpha" in reg  # nothing imported yet
+    with pytest.raises(UnknownNameError, match="(?i)did you mean 'alpha'"):
+        reg.get("alpah")
+    with pytest.raises(ModuleNotFoundError):
+        reg.get("alpha")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("eval-sr", "--backend", "bicubc", "--profile", "smoke"), "did you mean 'bicubic'"),
+    (("eval-sr", "--profile", "smoke", "--set", "task.epoch=2"), "did you mean 'task.epochs'"),
+    (("run", "--profile", "smoke", "--dataset", "synthsewer-pip"), "did you mean 'synthsewer-pipe'"),
+    (("run", "--profile", "smoke", "--model", "fnc"), "did you mean 'segmentation/fcn'"),
+    (("eval-sr", "--profile", "smok"), "did you mean 'smoke'"),
+    (("cost", "--lr-size", "128by128"), "expected WIDTHxHEIGHT"),
+])
+def test_cli_user_errors_exit_2_with_one_line(bench_cli, args, needle):
+    code, out, err = bench_cli(*args)
+    assert code == 2
+    assert needle.lower() in err.lower()
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_unknown_command_exit_2(bench_cli):
+    code, _, err = bench_cli("ls", "backend")
+    assert code == 2 and "backends" in err
+
+
+def test_ls_lists_registries(bench_json):
+    names = {r["name"] for r in bench_json("ls", "backends")}
+    assert {"bicubic", "edsr", "rcan", "atd", "atd-light", "dsrnet", "dsrnet-s"} <= names
+    assert {"synthsewer-sr", "synthsewer-pipe", "synthsewer-cls", "pipe", "sewerml", "srfolder"} <= {
+        r["name"] for r in bench_json("ls", "datasets")}
+    metrics = {r["name"]: r for r in bench_json("ls", "metrics")}
+    assert metrics["psnr_y"]["higher_is_better"] and not metrics["latency_ms"]["higher_is_better"]
