@@ -62,7 +62,9 @@ def weights_key(name: str, cfg: BenchConfig) -> str:
     budget = cfg.sr.train
     data = open_dataset(cfg.data.sr_dataset, seed=cfg.data.seed, n_train=budget.n_train,
                         n_val=budget.n_val, n_test=budget.n_test, data_root=cfg.data.sr_data_root)
-    return key_of(name, sorted(cfg.sr.hparams.get(name, {}).items()), budget.model_dump_json(),
+    from bench.train import backend_overrides
+
+    return key_of(name, sorted(backend_overrides(name, cfg).items()), budget.model_dump_json(),
                   data.fingerprint(), cfg.degradation.fingerprint())
 
 
@@ -95,8 +97,10 @@ def resolve_backend(name: str, cfg: BenchConfig, cache: Cache, device: str,
             raise BenchError(f"backend {name!r} has no trained weights: run `bench train-sr "
                              f"--backend {name}` or pass --set sr.weights.{name}=FILE")
         weights = stem.with_suffix(".safetensors")
-    hparams = cfg.sr.hparams.get(name, {})
-    return LearnedBackend(name, target, weights, device=device, hparams=hparams, tile=cfg.sr.tile)
+    from bench.train import backend_overrides
+
+    return LearnedBackend(name, target, weights, device=device,
+                          hparams=backend_overrides(name, cfg), tile=cfg.sr.tile)
 
 
 @torch.inference_mode()

@@ -43,7 +43,7 @@ class SRTrainBudget(_Strict):
 
     iterations: int = Field(2000, ge=1)
     batch_size: int = Field(16, ge=1)
-    patch_size: int = Field(32, ge=8)
+    patch_size: int | None = Field(32, ge=8, description="LR patch side; null = whole frames")
     lr: float = Field(2e-4, gt=0)
     val_every: int = Field(250, ge=1)
     n_train: int = Field(96, ge=1)
@@ -60,6 +60,7 @@ class SRConfig(_Strict):
     hparams: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                               description="backend name -> hparam overrides")
     tile: int | None = Field(None, description="LR tile size for SR inference (None = whole)")
+    tiny: bool = Field(False, description="use each learned backend's test-size variant (smoke)")
 
 
 class TaskConfig(_Strict):

@@ -21,7 +21,6 @@ from tqdm import tqdm
 
 from bench.backends import make_lr, ref_policy_for, reference_for, resolve_backend, upscale_cached
 from bench.cache import Cache, key_of
-from bench.commands.common import log
 from bench.config import BenchConfig
 from bench.datasets import open_dataset
 from bench.datasets.base import Sample

@@ -111,10 +111,14 @@ class ResultStore:
         return json.loads(path.read_text())
 
     # -- rows -----------------------------------------------------------------------------
-    def done_cells(self) -> set[str]:
+    def _parts(self) -> list[Path]:
+        # pathlib's glob matches dotfiles: skip '.tmp-*' left behind by a write killed mid-way
         if not self.rows_dir.is_dir():
-            return set()
-        return {p.stem for p in self.rows_dir.glob("*.csv")}
+            return []
+        return sorted(p for p in self.rows_dir.glob("*.csv") if not p.name.startswith("."))
+
+    def done_cells(self) -> set[str]:
+        return {p.stem for p in self._parts()}
 
     def has_cell(self, cell: str) -> bool:
         return (self.rows_dir / f"{cell}.csv").exists()
@@ -128,7 +132,7 @@ class ResultStore:
             frame.to_csv(tmp, index=False)
 
     def load(self) -> pd.DataFrame:
-        parts = sorted(self.rows_dir.glob("*.csv")) if self.rows_dir.is_dir() else []
+        parts = self._parts()
         if not parts:
             return pd.DataFrame(columns=COLUMNS)
         frame = pd.concat([pd.read_csv(p, keep_default_na=False) for p in parts], ignore_index=True)

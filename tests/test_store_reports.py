@@ -37,6 +37,9 @@ def test_store_roundtrip_manifest_and_idempotent_cells(tmp_path):
     assert manifest["device"] == "cpu" and "torch" in manifest["packages"] and manifest["git_commit"]
     assert not list((tmp_path / "run1").rglob(".tmp-*"))
     assert len(load_runs(tmp_path)) == 12
+    # a temp file left by a write killed mid-way is not a cell
+    (tmp_path / "run1" / "rows" / ".tmp-half.csv").write_text("run,dataset\nx,")
+    assert len(store.load()) == 12 and ".tmp-half" not in store.done_cells()
 
 
 def test_delta_table_signs_and_shape(tmp_path):

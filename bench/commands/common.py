@@ -26,6 +26,11 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 
+def show_progress(requested: bool = True) -> bool:
+    """Progress bars only for a person watching: not under --json, not into a log file."""
+    return requested and sys.stderr.isatty()
+
+
 def log(message: str) -> None:
     err_console.print(message, highlight=False)
 

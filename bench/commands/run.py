@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from bench.commands.common import (ConfigOpt, JsonOpt, OutOpt, ProfileOpt, SetOpt, build_config,
+from bench.commands.common import (ConfigOpt, JsonOpt, OutOpt, ProfileOpt, SetOpt, build_config, show_progress,
                                    emit_json, log, out_console, resolve_device)
 from bench.errors import BenchError
 
@@ -34,7 +34,8 @@ def print_tables(run_dir: Path, as_json: bool = False) -> dict:
     frame = store.load()
     task = manifest.get("task", "segmentation")
     tables = delta_tables(frame, task, "iou", classes=manifest.get("classes"),
-                          backends=manifest.get("backends"))
+                          backends=manifest.get("backends"),
+                          models=manifest.get("config", {}).get("task", {}).get("models"))
     if not tables:
         raise BenchError(f"{run_dir}: no {task} rows stored yet (is the run finished?)")
     written = write_tables(tables, run_dir / "tables", task, manifest.get("dataset", "?"))
@@ -105,12 +106,11 @@ def register(app: typer.Typer) -> None:
                                  command="bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
                                  extra={"task": task, "dataset": cfg.data.dataset, "classes": classes,
                                         "backends": cfg.sr.backends, "protocol": cfg.task.protocol})
-        from tasks.segmentation.models import describe_preset
-
         log(f"run {store.run_id}: {task} on {cfg.data.dataset}, profile {cfg.profile}, device "
-            f"{device}; models {', '.join(cfg.task.models)} ({describe_preset(cfg.task.size)}); "
-            f"backends {', '.join(cfg.sr.backends)}; protocol {cfg.task.protocol}")
-        summary = run_task(cfg, store, cache, device, progress=not as_json)
+            f"{device}, backends {', '.join(cfg.sr.backends)}, protocol {cfg.task.protocol}")
+        for m in cfg.task.models:
+            log(f"  {m}: {TASK_MODELS.get(f'{task}/{m}').describe(cfg.task.size)}")
+        summary = run_task(cfg, store, cache, device, progress=show_progress(not as_json))
         result = print_tables(store.run_dir, as_json=as_json)
         result.update({"summary": {"cells_total": summary.cells_total,
                                    "cells_computed": summary.cells_computed,

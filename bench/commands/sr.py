@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from bench.commands.common import (ConfigOpt, JsonOpt, OutOpt, ProfileOpt, SetOpt, build_config,
+from bench.commands.common import (ConfigOpt, JsonOpt, OutOpt, ProfileOpt, SetOpt, build_config, show_progress,
                                    emit_json, log, out_console, resolve_device)
 from bench.errors import BenchError
 
@@ -29,6 +29,25 @@ def _size(text: str, what: str) -> tuple[int, int]:
 
 def _command_line() -> str:
     return "bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _store_costs(cfg, reports: dict, lr_size: str, device: str) -> None:
+    """Cost rows (task "cost") go into the store, where the leaderboard reads them."""
+    from bench.cache import key_of
+    from bench.store import ResultStore, Row, cell_id
+
+    store = ResultStore(Path(cfg.out) / f"cost-{key_of(lr_size, device)[:10]}")
+    if not (store.run_dir / "manifest.json").exists():
+        store.write_manifest(cfg.model_dump(mode="json"), device=device, command=_command_line(),
+                             extra={"task": "cost", "lr_size": lr_size})
+    for name, r in reports.items():
+        metrics = {k: r.get(k) for k in ("params", "macs", "paper_gflops", "latency_ms")}
+        rows = [Row(store.run_id, f"lr{lr_size}", "cost", name, "-", "all", k, float(v),
+                    higher_is_better=False) for k, v in metrics.items() if v is not None]
+        # a fresh measurement replaces the previous one (latency changes between runs)
+        cell = cell_id("cost", name, lr_size)
+        (store.rows_dir / f"{cell}.csv").unlink(missing_ok=True)
+        store.append(cell, rows)
 
 
 def register(app: typer.Typer, perf_app: typer.Typer) -> None:
@@ -61,7 +80,7 @@ def register(app: typer.Typer, perf_app: typer.Typer) -> None:
         store.write_manifest(cfg.model_dump(mode="json"), device=device, command=_command_line(),
                              extra={"dataset": dataset})
         table = evaluate_sr(cfg, names, data, store, Cache(cache_root(cfg.cache_dir)), device,
-                            progress=not as_json)
+                            progress=show_progress(not as_json))
         if as_json:
             emit_json({"run": store.run_id, "dataset": dataset, "split": "test",
                        "conventions": "Y = BT.601 luma (16-235); crop border = scale; SSIM 11x11 "
@@ -77,6 +96,63 @@ def register(app: typer.Typer, perf_app: typer.Typer) -> None:
             t.add_row(b, *(f"{v:.0f}" if c == "n_images" else f"{v:.4f}" for c, v in row.items()))
         out_console.print(t)
         out_console.print("Y = BT.601 luma; crop border = scale; SSIM 11x11 Gaussian σ=1.5.")
+
+    @app.command("train-sr")
+    def train_sr_cmd(
+        backend: Annotated[str, typer.Option("--backend", "-b", help="Learned backend to train (edsr, rcan, atd, dsrnet...).")],
+        dataset: Annotated[str, typer.Option("--dataset", "-d", help="SR dataset: synthsewer-sr or srfolder.")] = "synthsewer-sr",
+        data_root: Annotated[Optional[Path], typer.Option(help="Folder of an SR-folder dataset.")] = None,
+        resume: Annotated[bool, typer.Option(help="Require and continue an interrupted training (it also resumes by itself).")] = False,
+        fresh: Annotated[bool, typer.Option(help="Discard an interrupted training and start over.")] = False,
+        config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None,
+        out: OutOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """Train an SR backend (L1, Adam, cosine, random patches with flips/rotations, best
+        checkpoint on the validation split). The weights become the backend `bench run` and
+        `bench eval-sr` use by name. Several GPUs: `torchrun --nproc_per_node N -m bench.cli
+        train-sr ...`."""
+        import shutil
+
+        from bench.backends import is_learned, weights_key
+        from bench.cache import Cache, cache_root
+        from bench.datasets import DATASETS
+        from bench.train import is_main_process, train_backend
+        from sr_backends import BACKENDS
+
+        BACKENDS.check(backend)
+        DATASETS.check(dataset)
+        if not is_learned(backend):
+            raise BenchError(f"backend {backend!r} has nothing to train")
+        direct = {"data.sr_dataset": dataset,
+                  "data.sr_data_root": str(data_root) if data_root else None}
+        cfg = build_config(config, sets, profile, out, **direct)
+        device = resolve_device(cfg.device)
+        stem = Cache(cache_root(cfg.cache_dir)).weights_stem(backend, weights_key(backend, cfg))
+        work = stem.parent / f"{stem.name}-train"
+        if fresh and work.exists():
+            shutil.rmtree(work)
+        if resume and not (work / "last.pt").exists():
+            raise BenchError(f"--resume: no interrupted training of {backend!r} for this "
+                             f"config (looked for {work / 'last.pt'})")
+        if (work / "last.pt").exists():
+            log(f"resuming the training in {work}")
+        log(f"training {backend} on {dataset} ({cfg.sr.train.iterations} iterations, profile "
+            f"{cfg.profile}, device {device}); logs: {work / 'log.csv'}")
+        weights = train_backend(backend, cfg, stem, device, progress=show_progress(not as_json))
+        if not is_main_process():
+            return
+        import json as _json
+
+        meta = _json.loads(weights.with_suffix(".json").read_text())
+        result = {"backend": backend, "weights": str(weights), "train_dir": str(work),
+                  "best_val_psnr_y": meta.get("val_psnr"), "best_iteration": meta.get("best_iteration"),
+                  "iterations": cfg.sr.train.iterations}
+        if as_json:
+            emit_json(result)
+        else:
+            out_console.print(f"trained {backend}: best val PSNR-Y {result['best_val_psnr_y']} dB "
+                              f"-> {weights}\nuse it: bench eval-sr --backend {backend} "
+                              f"(same profile/config)")
 
     @app.command("cost")
     def cost(
@@ -99,6 +175,7 @@ def register(app: typer.Typer, perf_app: typer.Typer) -> None:
         device = resolve_device(cfg.device)
         reports = {n: cost_report(n, lr_size=(h, w), device=device, latency_repeats=repeats)
                    for n in names}
+        _store_costs(cfg, reports, lr_size, device)
         if as_json:
             emit_json(reports if len(names) > 1 else reports[names[0]])
             return

@@ -44,7 +44,8 @@ def _columns(backends: list[str]) -> list[str]:
 
 
 def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str] | None = None,
-                 backends: list[str] | None = None) -> list[DeltaTable]:
+                 backends: list[str] | None = None,
+                 models: list[str] | None = None) -> list[DeltaTable]:
     rows = frame[(frame["task"] == task) & (frame["metric"] == metric)]
     if rows.empty:
         return []
@@ -55,7 +56,10 @@ def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str]
     order = [c for c in (classes or sorted(present - {"Mean", "background"})) if c in present]
     order += [c for c in ("Mean", "background") if c in present]
     tables = []
-    for model, sub in rows.groupby("model", sort=False):
+    found = list(dict.fromkeys(rows["model"]))
+    model_order = [m for m in (models or []) if m in found] + [m for m in found if m not in (models or [])]
+    for model in model_order:
+        sub = rows[rows["model"] == model]
         wide = sub.pivot_table(index=["seed", "cls"], columns="variant", values="value", aggfunc="mean")
         per_seed = pd.DataFrame(index=wide.index)
         lr, hr = wide.get("LR"), wide.get("HR")

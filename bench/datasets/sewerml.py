@@ -1,0 +1,223 @@
+"""Sewer-ML multi-label classification (Haurum & Moeslund, CVPR 2021) CSVs + images.
+
+On disk::
+
+    ROOT/SewerML_Train.csv    header: Filename,Defect,WaterLevel,RB,OB,PF,DE,FS,IS,RO,IN,AF,
+    ROOT/SewerML_Val.csv              BE,FO,GR,PH,PB,OS,OP,OK   (extra columns are ignored)
+    ROOT/images/<Filename>    images (Sewer-ML ships one flat folder); ROOT/<Filename> also works
+
+Each row: Filename (unique), Defect = 1 iff any of the 17 labels is 1, WaterLevel an integer
+percentage 0..100, and 17 label columns holding 0 or 1. The 17 label columns are the classes,
+in that order; a row with no label is "normal". Sample id = Filename without its extension.
+
+Split mapping (the authors withhold the test labels, so their Val split is the evaluation set):
+- test  = every row of SewerML_Val.csv;
+- train / val = SewerML_Train.csv split deterministically: rows sorted by Filename, the 10th,
+  20th, ... (0-based position % 10 == 9) go to val, the rest to train. If the Train CSV has an
+  optional `Split` column (values train / val; written by `write_sewerml` so a written dataset
+  reads back with its own split), that column decides instead.
+
+Validation happens when a split is opened: missing columns (all named), malformed rows, non-0/1
+values (file, CSV line number counting the header as line 1, column, value), Defect disagreeing
+with the labels, WaterLevel out of range, duplicate filenames, missing image files. Real
+Sewer-ML holds 1.3M images, so images are decoded lazily (on indexing) for splits with more than
+EAGER_MAX rows; smaller splits (and `eager=True`) decode every image when opened, so a corrupt
+file is reported then. The fingerprint hashes both CSVs' contents plus the referenced image
+files' sizes and mtimes.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Sequence, overload
+
+import numpy as np
+import pandas as pd
+
+from bench.datasets.base import SPLITS, Sample, Target
+from bench.datasets.imageio import read_rgb
+from bench.errors import DataError
+
+LABELS = ["RB", "OB", "PF", "DE", "FS", "IS", "RO", "IN", "AF", "BE", "FO", "GR", "PH", "PB",
+          "OS", "OP", "OK"]
+COLUMNS = ["Filename", "Defect", "WaterLevel", *LABELS]
+TRAIN_CSV, VAL_CSV = "SewerML_Train.csv", "SewerML_Val.csv"
+SPLIT_COLUMN = "Split"
+VAL_EVERY = 10
+EAGER_MAX = 2048
+
+
+def read_sewerml_csv(path: Path) -> pd.DataFrame:
+    """Read and validate one Sewer-ML CSV -> DataFrame (Filename str, Defect/WaterLevel/labels int)."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"malformed CSV: {str(exc).strip()}") from None
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(path, f"missing column(s) {', '.join(missing)} (header must include "
+                              f"{','.join(COLUMNS)})")
+    df = df.fillna("")  # short rows: their missing fields read as empty
+    # Blank lines are kept by read_csv (so positions map to line numbers), then dropped here.
+    df = df[(df != "").any(axis=1)]
+    lines = df.index.to_numpy() + 2  # header is line 1
+    df = df.reset_index(drop=True)
+
+    def _line(row: int) -> int:
+        return int(lines[row])
+
+    names = df["Filename"].str.strip()
+    if (names == "").any():
+        raise DataError(path, f"line {_line(int(np.argmax((names == '').to_numpy())))}: "
+                              "empty Filename")
+    dup = names.duplicated().to_numpy()
+    if dup.any():
+        r = int(np.argmax(dup))
+        raise DataError(path, f"line {_line(r)}: duplicate Filename {names.iloc[r]!r}")
+    binary = ["Defect", *LABELS]
+    values = df[binary].apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
+    bad = ~values.isin([0, 1]).to_numpy()
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0])  # argwhere is row-major: first bad row
+        value = df[binary[c]].iloc[r]
+        hint = " (row shorter than the header?)" if value == "" else ""
+        raise DataError(path, f"line {_line(r)}, column {binary[c]}: value {value!r} is not "
+                              f"0 or 1{hint} (file {names.iloc[r]})")
+    labels = values[LABELS].to_numpy(np.uint8)
+    defect = values["Defect"].to_numpy(np.uint8)
+    wrong = defect != labels.any(axis=1)
+    if wrong.any():
+        r = int(np.argmax(wrong))
+        set_ = [c for c, v in zip(LABELS, labels[r]) if v]
+        raise DataError(path, f"line {_line(r)}, column Defect: {defect[r]} disagrees with the "
+                              f"labels ({', '.join(set_) + ' set' if set_ else 'none set'}; "
+                              f"Defect must be 1 iff any label is 1) (file {names.iloc[r]})")
+    water = pd.to_numeric(df["WaterLevel"].str.strip(), errors="coerce").to_numpy(np.float64)
+    bad_w = ~(np.isfinite(water) & (water == np.round(water)) & (water >= 0) & (water <= 100))
+    if bad_w.any():
+        r = int(np.argmax(bad_w))
+        raise DataError(path, f"line {_line(r)}, column WaterLevel: value "
+                              f"{df['WaterLevel'].iloc[r]!r} is not an integer percentage 0..100 "
+                              f"(file {names.iloc[r]})")
+    out = pd.DataFrame({"Filename": names, "Defect": defect, "WaterLevel": water.astype(np.int64)})
+    out[LABELS] = labels
+    out["line"] = lines
+    if SPLIT_COLUMN in df.columns:
+        out[SPLIT_COLUMN] = df[SPLIT_COLUMN].str.strip()
+    return out
+
+
+class _LazySamples(Sequence[Sample]):
+    """Samples whose images are decoded on access (labels are already in memory)."""
+
+    def __init__(self, ids: list[str], paths: list[Path], labels: np.ndarray):
+        self._ids, self._paths, self._labels = ids, paths, labels
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def _make(self, i: int) -> Sample:
+        return Sample(id=self._ids[i], hr=read_rgb(self._paths[i]),
+                      target=Target(labels=self._labels[i].copy()))
+
+    @overload
+    def __getitem__(self, i: int) -> Sample: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Sample]: ...
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._make(j) for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        return self._make(i % len(self))
+
+
+class SewerMLDataset:
+    """Reads Sewer-ML CSVs; see the module docstring for the split mapping."""
+
+    name = "sewerml"
+
+    def __init__(self, root: Path, eager: bool | None = None):
+        self.root = Path(root)
+        self.eager = eager
+        self.classes: list[str] = list(LABELS)
+        self._tables: dict[str, pd.DataFrame] = {}
+        self._cache: dict[str, Sequence[Sample]] = {}
+        if not (self.root / TRAIN_CSV).is_file() and not (self.root / VAL_CSV).is_file():
+            raise DataError(self.root, f"neither {TRAIN_CSV} nor {VAL_CSV} found")
+
+    def _table(self, csv_name: str) -> pd.DataFrame:
+        if csv_name not in self._tables:
+            path = self.root / csv_name
+            self._tables[csv_name] = (read_sewerml_csv(path) if path.is_file()
+                                      else pd.DataFrame(columns=[*COLUMNS, "line"]))
+        return self._tables[csv_name]
+
+    def _rows(self, split: str) -> pd.DataFrame:
+        if split == "test":
+            return self._table(VAL_CSV)
+        df = self._table(TRAIN_CSV)
+        if SPLIT_COLUMN in df.columns:
+            bad = ~df[SPLIT_COLUMN].isin(["train", "val"]).to_numpy()
+            if bad.any():
+                r = int(np.argmax(bad))
+                raise DataError(self.root / TRAIN_CSV, f"line {df['line'].iloc[r]}, column "
+                                f"{SPLIT_COLUMN}: {df[SPLIT_COLUMN].iloc[r]!r} is not train or val")
+            return df[df[SPLIT_COLUMN] == split]
+        df = df.sort_values("Filename", kind="stable")
+        is_val = (np.arange(len(df)) % VAL_EVERY) == VAL_EVERY - 1
+        return df[is_val] if split == "val" else df[~is_val]
+
+    def _image_paths(self, rows: pd.DataFrame, csv_path: Path) -> list[Path]:
+        # One directory listing instead of a stat per file: Sewer-ML folders are huge.
+        img_dir = self.root / "images"
+        in_images = set(os.listdir(img_dir)) if img_dir.is_dir() else set()
+        in_root = set(os.listdir(self.root))
+        paths = []
+        for fname, line in zip(rows["Filename"], rows["line"]):
+            if fname in in_images or ("/" in fname and (img_dir / fname).is_file()):
+                paths.append(img_dir / fname)
+            elif fname in in_root or ("/" in fname and (self.root / fname).is_file()):
+                paths.append(self.root / fname)
+            else:
+                raise DataError(img_dir / fname, f"image missing (listed on line {line} of "
+                                                 f"{csv_path}; also looked in {self.root})")
+        return paths
+
+    def _load(self, split: str) -> Sequence[Sample]:
+        rows = self._rows(split)
+        csv_path = self.root / (VAL_CSV if split == "test" else TRAIN_CSV)
+        paths = self._image_paths(rows, csv_path)
+        ids = [Path(f).stem for f in rows["Filename"]]
+        seen: dict[str, str] = {}
+        for sid, fname in zip(ids, rows["Filename"]):
+            if sid in seen:
+                raise DataError(csv_path, f"files {seen[sid]} and {fname} give the same id {sid!r}")
+            seen[sid] = fname
+        lazy = _LazySamples(ids, paths, rows[LABELS].to_numpy(np.uint8))
+        eager = self.eager if self.eager is not None else len(lazy) <= EAGER_MAX
+        return list(lazy) if eager else lazy
+
+    def split(self, name: str) -> Sequence[Sample]:
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        if name not in self._cache:
+            self._cache[name] = self._load(name)
+        return self._cache[name]
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(b"sewerml|v1")
+        for csv_name in (TRAIN_CSV, VAL_CSV):
+            path = self.root / csv_name
+            h.update(f"|{csv_name}|".encode() + (path.read_bytes() if path.is_file() else b""))
+        for split in SPLITS:
+            rows = self._rows(split)
+            csv_path = self.root / (VAL_CSV if split == "test" else TRAIN_CSV)
+            for p in self._image_paths(rows, csv_path):
+                st = p.stat()
+                h.update(f"|{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return h.hexdigest()[:16]
