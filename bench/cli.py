@@ -59,7 +59,8 @@ def _root(
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        # with standalone_mode=False click returns typer.Exit's code instead of raising it
+        code = app(args=argv, standalone_mode=False)
     except (BenchError, UnknownNameError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         return 2
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         typer.secho("interrupted: everything finished so far is saved; rerun the same command "
                     "to resume", err=True, fg="yellow")
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def compare(frame: pd.DataFrame, baseline: pd.DataFrame, tolerance: float = 0.0,
             continue
         worse = (base - value) if higher_is_better(key[-1]) else (value - base)
         allowed = max(tolerance, rel_tolerance * abs(base))
-        if worse > allowed + 1e-12:
+        if worse > allowed + 1e-9:  # float noise is not a regression
             findings.append(Finding(key, base, value, "regression"))
     return findings
 
@@ -88,5 +88,5 @@ def write_baseline(frame: pd.DataFrame, path: Path) -> int:
 
     means = run_means(frame)
     with atomic.atomic_path(path, suffix=".csv") as tmp:
-        means.to_csv(tmp, index=False, float_format="%.6f")
+        means.to_csv(tmp, index=False)  # full precision: a baseline must compare equal to its run
     return len(means)
