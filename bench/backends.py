@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from bench.cache import Cache, key_of
-from bench.commands.common import log
+from bench.console import log
 from bench.config import BenchConfig
 from bench.datasets.base import Sample
 from bench.degrade import degrade, sample_seed, to_tensor, to_uint8, upsample_to

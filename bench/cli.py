@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exc
 
 from bench.commands import data as data_cmds
+from bench.commands import perf as perf_cmds
 from bench.commands import reports as report_cmds
 from bench.commands import run as run_cmds
 from bench.commands import sr as sr_cmds
@@ -41,7 +42,8 @@ perf_app = typer.Typer(help="Performance measurements (DSRNet matching, backend 
 app.add_typer(perf_app, name="perf")
 
 data_cmds.register(app, ls_app)
-sr_cmds.register(app, perf_app)
+sr_cmds.register(app)
+perf_cmds.register(perf_app)
 run_cmds.register(app)
 report_cmds.register(app, plot_app)
 

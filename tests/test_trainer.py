@@ -180,6 +180,16 @@ def test_patches_deterministic_aligned_and_per_rank():
     assert len(seen) > 1
 
 
+def test_loader_workers_give_the_same_batches():
+    from sr_backends.training.data import make_loader
+    pairs = prepare_pairs(make_samples(3), degradation=DegradationConfig(), seed=0, scale=4,
+                          needs_reference=False)
+    batches = PatchBatches(pairs, batch_size=2, patch_size=8, seed=0)
+    got = list(make_loader(batches, 3, 6, num_workers=1, pin_memory=False))
+    assert len(got) == 3
+    assert all(torch.equal(g["hr"], batches[i]["hr"]) for g, i in zip(got, range(3, 6)))
+
+
 # ---------------------------------------------------------------------------- training
 
 

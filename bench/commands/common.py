@@ -1,7 +1,6 @@
 """Options every command shares, and how they become a validated `BenchConfig`.
 
-Human-facing chatter (progress bars, notes) goes to stderr through `log`; results go to stdout
-(rich tables, or JSON with `--json`), so `bench ... --json | jq` always works.
+Human-facing chatter goes to stderr (bench.console.log); results go to stdout.
 """
 from __future__ import annotations
 
@@ -12,28 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-
 from bench.config import BenchConfig, load_config
+from bench.console import err_console, log, out_console, show_progress  # noqa: F401 (re-export)
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file (merged over defaults and profile).")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a config key: --set task.epochs=5 (repeatable).")]
 ProfileOpt = Annotated[Optional[str], typer.Option("--profile", "-p", help="smoke | quick | paper (default: quick).")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for run outputs (default: results/runs).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-
-out_console = Console()
-err_console = Console(stderr=True)
-
-
-def show_progress(requested: bool = True) -> bool:
-    """Progress bars only for a person watching: not under --json, not into a log file."""
-    return requested and sys.stderr.isatty()
-
-
-def log(message: str) -> None:
-    err_console.print(message, highlight=False)
-
 
 def build_config(config: Path | None, sets: list[str] | None, profile: str | None,
                  out: Path | None, **direct: Any) -> BenchConfig:

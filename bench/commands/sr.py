@@ -50,7 +50,7 @@ def _store_costs(cfg, reports: dict, lr_size: str, device: str) -> None:
         store.append(cell, rows)
 
 
-def register(app: typer.Typer, perf_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     @app.command("eval-sr")
     def eval_sr(
         backend: BackendOpt = None,
@@ -145,7 +145,7 @@ def register(app: typer.Typer, perf_app: typer.Typer) -> None:
 
         meta = _json.loads(weights.with_suffix(".json").read_text())
         result = {"backend": backend, "weights": str(weights), "train_dir": str(work),
-                  "best_val_psnr_y": meta.get("val_psnr"), "best_iteration": meta.get("best_iteration"),
+                  "best_val_psnr_y": meta.get("val_psnr_y"), "best_iteration": meta.get("iteration"),
                   "iterations": cfg.sr.train.iterations}
         if as_json:
             emit_json(result)
@@ -190,3 +190,4 @@ def register(app: typer.Typer, perf_app: typer.Typer) -> None:
         for n, r in reports.items():
             if r.get("note"):
                 log(f"{n}: {r['note']}")
+

@@ -1,0 +1,101 @@
+"""`SRTrainConfig`: everything that determines an SR training run, validated once.
+
+Budgets are in iterations (optimizer steps), not epochs: SR training samples random patches,
+so an "epoch" has no natural meaning, and the cosine schedule is defined over iterations.
+`batch_size` is per process; under `torchrun` the effective batch is batch_size x world size.
+
+Patches (`patch_size`, in LR pixels; the HR patch is the `scale`x region):
+- SISR models: random crops of the LR/HR pair.
+- Reference-based models: the patch must be a multiple of 16 LR pixels (the matching block
+  size). The Ref is a *different* frame (the next one), so there is no exact "corresponding"
+  Ref region; the crop takes the same window on the Ref (HR coordinates) as on the HR. The
+  next frame sees the same pipe wall magnified around the vanishing point, so a same-window
+  crop keeps most of the matching content but not all of it. `patch_size: null` trains on
+  whole frames (the paper's setting: LR 112x80, Ref 448x320, batch 1) and is the faithful
+  choice for reference-based models.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bench.degrade import DegradationConfig
+from bench.errors import ConfigError
+
+# Fields that only change how a run is observed or where it runs, not the weights it
+# produces; a resumed run may change them freely (see trainer._check_resume_config).
+RESUMABLE_FIELDS = frozenset({"val_every", "log_every", "num_workers", "device", "tensorboard"})
+
+
+class SRTrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = Field(..., description="SR backend name (a learned one, e.g. 'edsr')")
+    hparams: dict[str, Any] = Field(default_factory=dict,
+                                    description="overrides of the backend's hyper-parameters")
+    tiny: bool = Field(False, description="apply the backend's test-size `tiny` overrides")
+    iterations: int = Field(..., ge=1, description="optimizer steps in total (schedule length)")
+    batch_size: int = Field(16, ge=1, description="patches per step, per process")
+    patch_size: int | None = Field(48, ge=4,
+                                   description="LR patch side in pixels; null = whole frames")
+    lr: float = Field(2e-4, gt=0, description="Adam learning rate at the start")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam betas")
+    weight_decay: float = Field(0.0, ge=0)
+    eta_min: float = Field(1e-7, ge=0, description="cosine annealing floor")
+    grad_clip: float | None = Field(None, gt=0, description="max gradient L2 norm; null = off")
+    augment: bool = Field(True, description="random flips and 90-degree rotations")
+    val_every: int = Field(500, ge=1, description="validate + checkpoint every N iterations")
+    val_crop: int | None = Field(None, ge=8,
+                                 description="centre crop (LR pixels) for validation; null = full")
+    log_every: int = Field(10, ge=1, description="CSV/TensorBoard loss row every N iterations")
+    seed: int = Field(0, description="drives init, LR degradation noise, patches, augmentation")
+    amp: Literal["auto"] | bool = Field("auto",
+                                        description="mixed precision; auto = on for CUDA only")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    tensorboard: bool = Field(True, description="also write TensorBoard events (if installed)")
+    degradation: DegradationConfig = Field(default_factory=DegradationConfig,
+                                           description="HR->LR operator for samples without LR")
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "<root>"
+
+
+def _suggest(key: str, model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """Did-you-mean over the field names of the (sub)model the unknown key sits in."""
+    target: Any = model
+    for part in loc[:-1]:
+        field = getattr(target, "model_fields", {}).get(part)
+        target = getattr(field, "annotation", None) if field else None
+        if not (isinstance(target, type) and issubclass(target, BaseModel)):
+            return ""
+    close = difflib.get_close_matches(key, list(target.model_fields), n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def load_train_config(data: dict[str, Any]) -> SRTrainConfig:
+    """Validate a plain dict (YAML / CLI overrides) into an SRTrainConfig.
+
+    Raises ConfigError whose message names the first offending key, e.g.
+    "train-sr: unknown key 'batchsize' (did you mean 'batch_size'?)".
+    """
+    try:
+        return SRTrainConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err.get("loc", ()))
+        key = _key_path(loc)
+        if err.get("type") == "extra_forbidden":
+            last = str(loc[-1]) if loc else key
+            msg = f"train-sr: unknown key {key!r}{_suggest(last, SRTrainConfig, loc)}"
+        elif err.get("type") == "missing":
+            msg = f"train-sr: missing required key {key!r}"
+        else:
+            msg = f"train-sr: bad value for {key!r}: {err.get('msg', 'invalid')}"
+        more = len(exc.errors()) - 1
+        if more:
+            msg += f" (+{more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(msg) from None

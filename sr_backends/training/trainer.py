@@ -1,0 +1,429 @@
+"""The SR trainer: `train_sr(backend, train_samples, val_samples, cfg, out_dir)`.
+
+One loop for every learned backend, one CPU, one GPU or several GPUs under `torchrun`:
+- loss: L1(SR, HR), or the model's own `training_losses(batch)` ("total" is backpropagated,
+  other keys are logged; a returned "sr" is reused by the GAN step and not logged);
+- GAN variants (`discriminator_step(batch, sr)`): generator step, then a discriminator step
+  with a separate Adam over `model.discriminator`;
+- Adam + cosine annealing over `cfg.iterations`; AMP (fp16 autocast + GradScaler) on CUDA;
+- `out_dir/last.pt` every `val_every` iterations (atomic), exact `resume`;
+- best weights chosen on the VALIDATION split (never test): `out_dir/best.safetensors` +
+  `out_dir/best.json` (sidecar: architecture, hparams, config, data fingerprint, val PSNR);
+- logs: `out_dir/log.csv`, TensorBoard events in `out_dir/tb/`, a tqdm bar on a TTY.
+
+Exact resume: batches are a function of (seed, iteration, rank) (data.py) and the global torch
+RNG is reseeded from the same triple before every step, so nothing random carries over
+between steps except through the checkpointed model/optimizer/scheduler/scaler state.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.datasets.base import Sample
+from bench.degrade import to_uint8
+from bench.errors import ConfigError
+from bench.metrics.image_quality import psnr
+from sr_backends.base import ArchSpec
+from sr_backends.training import ddp
+from sr_backends.training.config import RESUMABLE_FIELDS, SRTrainConfig
+from sr_backends.training.data import (PatchBatches, PairSet, iteration_seed, make_loader,
+                                       prepare_pairs, val_items)
+
+log = logging.getLogger(__name__)
+
+CKPT_FORMAT = "sewer-sr-bench/sr-train-checkpoint/1"
+REF_ALIGN = 16  # block size of reference matching: LR sides must be multiples of it
+
+
+@dataclass
+class TrainResult:
+    best_weights: Path          # out_dir/best.safetensors
+    best_meta: Path             # out_dir/best.json (sidecar)
+    best_val_psnr: float        # mean Y-PSNR (BT.601, crop = scale) on the val split
+    best_iteration: int
+    iterations_done: int
+    last_checkpoint: Path       # out_dir/last.pt
+    log_csv: Path               # out_dir/log.csv
+    tensorboard_dir: Path | None
+    stopped_early: bool = False
+    model: nn.Module | None = field(default=None, repr=False)  # final weights (unwrapped)
+
+
+class _Objective(nn.Module):
+    """Puts every loss computation behind forward() because DistributedDataParallel only
+    synchronises gradients of computations that went through the wrapped module's forward."""
+
+    def __init__(self, model: nn.Module, needs_reference: bool):
+        super().__init__()
+        self.model, self.needs_reference = model, needs_reference
+
+    def forward(self, batch: dict[str, torch.Tensor],
+                sr: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if sr is not None:
+            return {"total": self.model.discriminator_step(batch, sr)}
+        if callable(getattr(self.model, "training_losses", None)):
+            out = dict(self.model.training_losses(batch))
+            if "total" not in out:
+                raise ValueError(f"{type(self.model).__name__}.training_losses must return "
+                                 f"a 'total' loss, got keys {sorted(out)}")
+            return out
+        sr = sr_forward(self.model, batch, self.needs_reference)
+        loss = F.l1_loss(sr.float(), batch["hr"])
+        return {"total": loss, "l1": loss.detach(), "sr": sr}
+
+
+def sr_forward(model: nn.Module, batch: dict[str, torch.Tensor], needs_reference: bool):
+    return model(batch["lr"], batch["ref"]) if needs_reference else model(batch["lr"])
+
+
+def resolve_spec(spec_or_name: str | ArchSpec, label: str) -> tuple[str, ArchSpec]:
+    """(backend name recorded in the sidecar, spec); a spec object is recorded as `label`."""
+    if isinstance(spec_or_name, ArchSpec):
+        return label, spec_or_name
+    from sr_backends import BACKENDS  # lazy: resolving a name imports the backend module
+    spec = BACKENDS.get(spec_or_name)
+    if not isinstance(spec, ArchSpec):
+        raise ConfigError(f"train-sr: backend {spec_or_name!r} has nothing to train "
+                          f"(not a learned architecture)")
+    return spec_or_name, spec
+
+
+def effective_hparams(spec: ArchSpec, cfg: SRTrainConfig) -> dict[str, Any]:
+    tiny = getattr(spec, "tiny", None) or {}
+    if cfg.tiny and not tiny:
+        raise ConfigError(f"train-sr: backend {spec.arch!r} defines no 'tiny' variant")
+    return {**spec.hparams, **(tiny if cfg.tiny else {}), **cfg.hparams}
+
+
+@torch.no_grad()
+def validate(model: nn.Module, pairs: PairSet, cfg: SRTrainConfig, needs_reference: bool,
+             device: torch.device) -> float:
+    """Mean Y-PSNR over the val split, fp32, whole frames (or the configured centre crop)."""
+    was_training = model.training
+    model.eval()
+    align = REF_ALIGN if needs_reference else 1
+    scores = []
+    for _, batch, hr in val_items(pairs, align=align, crop=cfg.val_crop):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        sr = to_uint8(sr_forward(model, batch, needs_reference).float())
+        scores.append(psnr(sr, hr, crop_border=pairs.scale, y_channel=True))
+    model.train(was_training)
+    return float(sum(scores) / len(scores))
+
+
+def _amp_enabled(cfg: SRTrainConfig, device: torch.device) -> bool:
+    if cfg.amp == "auto":
+        return device.type == "cuda"
+    if cfg.amp and device.type != "cuda":
+        raise ConfigError("train-sr: amp=true needs a CUDA device (use amp: auto)")
+    return bool(cfg.amp)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a crash mid-write never leaves a truncated last.pt
+
+
+def _check_resume_config(saved: dict[str, Any], cfg: SRTrainConfig) -> None:
+    now = cfg.model_dump(mode="json")
+    diff = sorted(k for k in set(saved) | set(now)
+                  if k not in RESUMABLE_FIELDS and saved.get(k) != now.get(k))
+    if diff:
+        raise ConfigError(f"train-sr --resume: the config differs from the checkpoint's in "
+                          f"{', '.join(repr(k) for k in diff)}; only "
+                          f"{', '.join(sorted(RESUMABLE_FIELDS))} may change")
+
+
+def _save_best(model: nn.Module, out_dir: Path, meta: dict[str, Any]) -> None:
+    from sr_backends.weights import save_weights  # lazy: keeps `import trainer` light
+    save_weights(model, out_dir / "best", meta)  # atomic best.safetensors + best.json
+
+
+def train_sr(spec_name_or_spec: str | ArchSpec, train_samples: Sequence[Sample],
+             val_samples: Sequence[Sample], cfg: SRTrainConfig, out_dir: Path,
+             resume: bool = False, progress: bool = True, stop_after: int | None = None,
+             data_fingerprint: str | None = None) -> TrainResult:
+    """Train, validate on `val_samples`, keep the best weights; see the module docstring.
+
+    stop_after: interrupt after that many completed iterations (writing last.pt there), as if
+    the job had been killed; `resume=True` continues to `cfg.iterations` with the same
+    schedule. data_fingerprint: the dataset's own fingerprint, recorded in the sidecar.
+    """
+    name, spec = resolve_spec(spec_name_or_spec, cfg.backend)
+    out_dir = Path(out_dir)
+    last_path = out_dir / "last.pt"
+    if not val_samples:
+        raise ConfigError("train-sr: the validation split is empty; the best checkpoint is "
+                          "chosen on it (never on test)")
+    if resume and not last_path.exists():
+        raise ConfigError(f"train-sr --resume: no checkpoint at {last_path}")
+    if not resume and last_path.exists():
+        raise ConfigError(f"train-sr: {last_path} exists; pass --resume to continue it or "
+                          f"choose another output directory")
+    dinfo = ddp.setup_distributed(cfg.device)
+    try:
+        return _train(name, spec, train_samples, val_samples, cfg, out_dir, resume, progress,
+                      stop_after, data_fingerprint, dinfo)
+    finally:
+        ddp.cleanup()
+
+
+class _Optim:
+    """Generator (+ discriminator) Adam, their cosine schedules and the AMP grad scaler."""
+
+    def __init__(self, model: nn.Module, cfg: SRTrainConfig, use_amp: bool, device: torch.device):
+        gen = (model.generator_parameters() if callable(getattr(model, "generator_parameters", None))
+               else model.parameters())
+        self.gen_params = [p for p in gen if p.requires_grad]  # e.g. EDSR's frozen mean shift
+        kw = dict(lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        self.opts = {"g": torch.optim.Adam(self.gen_params, **kw)}
+        if callable(getattr(model, "discriminator_step", None)):
+            self.opts["d"] = torch.optim.Adam(
+                [p for p in model.discriminator.parameters() if p.requires_grad], **kw)
+        self.scheds = {k: torch.optim.lr_scheduler.CosineAnnealingLR(
+            o, T_max=cfg.iterations, eta_min=cfg.eta_min) for k, o in self.opts.items()}
+        self.scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+        self.grad_clip = cfg.grad_clip
+
+    @property
+    def gan(self) -> bool:
+        return "d" in self.opts
+
+    def lr(self) -> float:
+        return self.scheds["g"].get_last_lr()[0]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": {k: o.state_dict() for k, o in self.opts.items()},
+                "schedulers": {k: s.state_dict() for k, s in self.scheds.items()},
+                "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k in self.opts:
+            self.opts[k].load_state_dict(state["optimizers"][k])
+            self.scheds[k].load_state_dict(state["schedulers"][k])
+        self.scaler.load_state_dict(state["scaler"])
+
+    def backward_step(self, key: str, loss: torch.Tensor, params: list | None = None) -> None:
+        opt = self.opts[key]
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.grad_clip and params:
+            self.scaler.unscale_(opt)  # clip the true gradients, not the loss-scaled ones
+            nn.utils.clip_grad_norm_(params, self.grad_clip)
+        self.scaler.step(opt)
+
+    def end_iteration(self) -> None:
+        self.scaler.update()  # once per iteration, after every optimizer's step (AMP docs)
+        for s in self.scheds.values():
+            s.step()
+
+
+def _train_step(objective: nn.Module, model: nn.Module, batch: dict[str, torch.Tensor],
+                optim: _Optim, use_amp: bool, needs_ref: bool) -> dict[str, torch.Tensor]:
+    dev = batch["lr"].device.type
+    with torch.autocast(dev, dtype=torch.float16, enabled=use_amp):
+        out = objective(batch)
+    optim.backward_step("g", out["total"], optim.gen_params)
+    if optim.gan:
+        sr = out.get("sr")
+        with torch.autocast(dev, dtype=torch.float16, enabled=use_amp):
+            if sr is None:
+                with torch.no_grad():
+                    sr = sr_forward(model, batch, needs_ref)
+            d_loss = objective(batch, sr=sr.detach())["total"]
+        optim.backward_step("d", d_loss)
+        out["d_total"] = d_loss
+    optim.end_iteration()
+    return out
+
+
+def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
+           val_samples: Sequence[Sample], cfg: SRTrainConfig, out_dir: Path, resume: bool,
+           progress: bool, stop_after: int | None, data_fp: str | None,
+           dinfo: ddp.DistInfo) -> TrainResult:
+    rank, world, device = dinfo.rank, dinfo.world_size, dinfo.device
+    main = rank == 0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    last_path = out_dir / "last.pt"
+    use_amp = _amp_enabled(cfg, device)
+    needs_ref = spec.needs_reference
+
+    prep = dict(degradation=cfg.degradation, seed=cfg.seed, scale=spec.scale,
+                needs_reference=needs_ref)
+    train_pairs = prepare_pairs(train_samples, **prep)
+    val_pairs = prepare_pairs(val_samples, **prep) if main else None
+    batches = PatchBatches(train_pairs, batch_size=cfg.batch_size, patch_size=cfg.patch_size,
+                           seed=cfg.seed, rank=rank, augment=cfg.augment,
+                           align=REF_ALIGN if needs_ref else 1)
+    fingerprint = {"train": train_pairs.fingerprint, "dataset": data_fp,
+                   "val": val_pairs.fingerprint if val_pairs else None}
+
+    hparams = effective_hparams(spec, cfg)
+    torch.manual_seed(cfg.seed)  # same init on every rank (DDP also broadcasts rank 0's)
+    model = spec.build(**hparams).to(device)
+    optim = _Optim(model, cfg, use_amp, device)
+
+    start, best, best_it, elapsed0 = 0, -math.inf, 0, 0.0
+    if resume:
+        ddp.barrier()
+        ck = torch.load(last_path, map_location="cpu", weights_only=True)
+        _check_resume_config(ck["config"], cfg)
+        if ck["train_fingerprint"] != train_pairs.fingerprint:
+            raise ConfigError(f"train-sr --resume: the training data differ from those of "
+                              f"{last_path} (fingerprint {ck['train_fingerprint']} vs "
+                              f"{train_pairs.fingerprint})")
+        model.load_state_dict(ck["model"])
+        optim.load_state_dict(ck)
+        start, best, best_it = ck["iteration"], ck["best_psnr"], ck["best_iteration"]
+        elapsed0 = ck["elapsed"]
+        log.info("resuming %s at iteration %d/%d (best val PSNR %.3f)", name, start,
+                 cfg.iterations, best)
+
+    objective: nn.Module = _Objective(model, needs_ref)
+    if world > 1:
+        # find_unused_parameters: GAN steps use only one of generator/discriminator, and some
+        # models carry branches a config switches off (e.g. DSRNet's depth U-Net with GT depth)
+        objective = nn.parallel.DistributedDataParallel(
+            objective, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True)
+
+    logger = TrainLogger(out_dir, start, cfg.log_every, enabled=main,
+                         tensorboard=cfg.tensorboard, total=cfg.iterations,
+                         progress=progress and sys.stderr.isatty())
+    stop = cfg.iterations if stop_after is None else min(stop_after, cfg.iterations)
+    loader = make_loader(batches, start, stop, cfg.num_workers, device.type == "cuda")
+    t0 = time.perf_counter() - elapsed0
+    # fixed patch shapes: let cuDNN pick its fastest kernels (GPU runs are not bitwise exact)
+    cudnn_bench = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    model.train()
+    it = start
+    try:
+        for step, batch in zip(range(start, stop), loader):
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            torch.manual_seed(iteration_seed(cfg.seed + 1, step, rank))  # dropout / GAN noise
+            out = _train_step(objective, model, batch, optim, use_amp, needs_ref)
+            it = step + 1
+            val_now = it % cfg.val_every == 0 or it == cfg.iterations
+            val_psnr = None
+            if val_now and main:
+                val_psnr = validate(model, val_pairs, cfg, needs_ref, device)
+                if val_psnr > best:
+                    best, best_it = val_psnr, it
+                    _save_best(model, out_dir, _best_meta(name, spec, hparams, cfg, train_pairs,
+                                                          val_pairs, fingerprint, best, it))
+            logger.step(it, out, optim.lr(), val_psnr, time.perf_counter() - t0,
+                        force=val_now, check_finite=not use_amp)
+            if val_now or it == stop:
+                if main:
+                    _atomic_save({
+                        "format": CKPT_FORMAT, "iteration": it, "model": model.state_dict(),
+                        **optim.state_dict(), "best_psnr": best, "best_iteration": best_it,
+                        "elapsed": time.perf_counter() - t0, "backend": name,
+                        "config": cfg.model_dump(mode="json"), "world_size": world,
+                        "train_fingerprint": train_pairs.fingerprint}, last_path)
+                ddp.barrier()  # no rank runs ahead of (or resumes from) a half-written file
+    finally:
+        torch.backends.cudnn.benchmark = cudnn_bench
+        logger.close()
+    if it < stop:
+        raise RuntimeError(f"data loader ended early at iteration {it} (expected {stop})")
+    return TrainResult(
+        best_weights=out_dir / "best.safetensors", best_meta=out_dir / "best.json",
+        best_val_psnr=best, best_iteration=best_it, iterations_done=it,
+        last_checkpoint=last_path, log_csv=out_dir / "log.csv",
+        tensorboard_dir=logger.tb_dir, stopped_early=it < cfg.iterations, model=model)
+
+
+class TrainLogger:
+    """log.csv (+ TensorBoard, + tqdm) on rank 0; loss means over each `log_every` window."""
+
+    COLUMNS = ("iteration", "loss", "lr", "val_psnr", "elapsed")
+
+    def __init__(self, out_dir: Path, start: int, log_every: int, *, enabled: bool,
+                 tensorboard: bool, total: int, progress: bool):
+        self.log_every, self.enabled, self.tb_dir = log_every, enabled, None
+        self.csv_path = out_dir / "log.csv"
+        self._sums: dict[str, torch.Tensor] = {}
+        self._n, self._tb, self._bar, self._csv = 0, None, None, None
+        if not enabled:
+            return
+        kept: list[str] = []
+        if start and self.csv_path.exists():  # drop rows written after the checkpoint
+            kept = [ln for ln in self.csv_path.read_text().splitlines()[1:]
+                    if ln and int(ln.split(",", 1)[0]) <= start]
+        self.csv_path.write_text("\n".join([",".join(self.COLUMNS), *kept]) + "\n")
+        self._csv = self.csv_path.open("a", buffering=1)
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # optional: the CSV carries the same numbers
+                log.warning("tensorboard is not installed; logging to %s only", self.csv_path)
+            else:
+                self.tb_dir = out_dir / "tb"
+                self._tb = SummaryWriter(str(self.tb_dir), purge_step=start or None)
+        if progress:
+            from tqdm import tqdm
+            self._bar = tqdm(total=total, initial=start, desc="train-sr", dynamic_ncols=True)
+
+    def step(self, it: int, out: dict[str, torch.Tensor], lr: float, val_psnr: float | None,
+             elapsed: float, *, force: bool, check_finite: bool) -> None:
+        for k, v in out.items():  # summed on the device: no host sync every step
+            if k != "sr" and v.numel() == 1:
+                self._sums[k] = self._sums.get(k, 0) + v.detach().float()
+        self._n += 1
+        if self._bar is not None:
+            self._bar.update(1)
+        if not (force or it % self.log_every == 0):
+            return
+        means = {k: float(v) / self._n for k, v in self._sums.items()}
+        self._sums, self._n = {}, 0
+        if check_finite and not math.isfinite(means["total"]):
+            raise RuntimeError(f"train-sr: the loss became {means['total']} by iteration {it}; "
+                               f"lower 'lr' or set 'grad_clip'")
+        if not self.enabled:
+            return
+        vp = "" if val_psnr is None else f"{val_psnr:.4f}"
+        self._csv.write(f"{it},{means['total']:.6g},{lr:.6g},{vp},{elapsed:.2f}\n")
+        if self._tb is not None:
+            for k, v in means.items():
+                self._tb.add_scalar(f"train/{k}", v, it)
+            self._tb.add_scalar("train/lr", lr, it)
+            if val_psnr is not None:
+                self._tb.add_scalar("val/psnr_y", val_psnr, it)
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{means['total']:.4g}",
+                                  **({"val": f"{val_psnr:.2f}"} if val_psnr is not None else {}))
+
+    def close(self) -> None:
+        for h in (self._csv, self._tb, self._bar):
+            if h is not None:
+                h.close()
+
+
+def _best_meta(name: str, spec: ArchSpec, hparams: dict[str, Any], cfg: SRTrainConfig,
+               train_pairs: PairSet, val_pairs: PairSet, fingerprint: dict[str, Any],
+               val_psnr: float, it: int) -> dict[str, Any]:
+    return {
+        "backend": name, "arch": spec.arch, "hparams": hparams, "scale": spec.scale,
+        "needs_reference": spec.needs_reference, "ref_policy": train_pairs.ref_policy,
+        "selected_on": "val", "split": "val", "val_images": len(val_pairs),
+        "val_psnr_y": val_psnr,
+        "metric": f"mean Y-PSNR (BT.601), crop_border={spec.scale}, fp32, whole val frames"
+                  + (f" (centre crop {cfg.val_crop} LR px)" if cfg.val_crop else ""),
+        "iteration": it, "iterations_total": cfg.iterations,
+        "train_config": cfg.model_dump(mode="json"), "data_fingerprint": fingerprint,
+        "torch": torch.__version__,
+    }
