@@ -8,7 +8,8 @@ import sys
 
 from rich.console import Console
 
-out_console = Console()
+# Piped output (logs, CI) would otherwise be cut at 80 columns and truncate the Δ tables.
+out_console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 
