@@ -103,6 +103,9 @@ class ResultStore:
             **(extra or {}),
         }
         atomic.write_text(self.run_dir / "manifest.json", json.dumps(manifest, indent=2, default=str))
+        import yaml
+
+        atomic.write_text(self.run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
 
     def manifest(self) -> dict[str, Any]:
         path = self.run_dir / "manifest.json"

@@ -30,7 +30,8 @@ def leaderboard(frame: pd.DataFrame, dataset: str = "synthsewer-sr",
     cost = _latest(frame[frame["task"] == "cost"])
     q = quality.pivot(index="model", columns="metric", values="value") if len(quality) else pd.DataFrame()
     c = cost.pivot(index="model", columns="metric", values="value") if len(cost) else pd.DataFrame()
-    table = q.join(c, how="left") if len(q) else c
+    # outer: a backend with cost rows but no PSNR yet still shows its cost
+    table = q.join(c, how="outer") if len(q) else c
     cols = [m for m in QUALITY + COST if m in table.columns]
     table = table[cols].copy()
     if "macs" in table:
