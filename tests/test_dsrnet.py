@@ -63,6 +63,16 @@ def test_forward_shapes_and_gradients(name: str, depth: str) -> None:
     assert -1.0 < sr.min() and sr.max() < 2.0  # bicubic(LR) + a small residual at init
 
 
+def test_batch_samples_are_independent() -> None:
+    model = tiny().eval()
+    b1, b2 = batch(seed=1), batch(seed=2)
+    with torch.no_grad():
+        both = model(torch.cat([b1["lr"], b2["lr"]]), torch.cat([b1["ref"], b2["ref"]]))
+        one, two = model(b1["lr"], b1["ref"]), model(b2["lr"], b2["ref"])
+    torch.testing.assert_close(both, torch.cat([one, two]), atol=1e-5, rtol=1e-5)
+    assert not isinstance(tiny("dsrnet", lambda_adv=0.0), DSRNetGAN)  # disc_feats dropped
+
+
 def test_any_lr_size_is_padded_and_cropped() -> None:
     model = tiny().eval()
     with torch.no_grad():
@@ -138,8 +148,9 @@ def test_perceptual_loss_needs_local_file_and_never_downloads(monkeypatch, tmp_p
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
     with pytest.raises(BenchError, match="vgg19_weights"):
         PerceptualLoss(None)
+    model = tiny("dsrnet", vgg19_weights=str(tmp_path / "missing.pth"))  # inference: fine
     with pytest.raises(BenchError, match="not found"):
-        tiny("dsrnet", vgg19_weights=str(tmp_path / "missing.pth"))
+        model.training_losses(batch())
     bad = tmp_path / "bad.pth"
     torch.save({"features.0.weight": torch.zeros(1)}, bad)
     with pytest.raises(BenchError, match="vgg19 state_dict"):
@@ -147,7 +158,7 @@ def test_perceptual_loss_needs_local_file_and_never_downloads(monkeypatch, tmp_p
     # The all-losses spec without a file: L_per is skipped, and says so.
     with pytest.warns(UserWarning, match="L_per skipped"):
         model = DSRNET_SPEC.build(**{**DSRNET_SPEC.hparams, **DSRNET_SPEC.tiny})
-    assert model.perceptual is None and "per" not in model.training_losses(batch())
+    assert "per" not in model.training_losses(batch()) and model.notes
 
 
 def test_no_dead_branches_in_forward() -> None:
@@ -201,3 +212,24 @@ def test_macs_at_lr128_ref512(name: str, macs: float, paper: float) -> None:
     assert report["paper_gflops"] == pytest.approx(paper, rel=0.03)
     assert report["paper_gflops_with_authors_matching"] == pytest.approx(paper, rel=0.01)
     assert report["macs_depth_unet"] > 0 and report["explanation"]
+
+
+def test_sam_and_split_conv_match_their_plain_formulas() -> None:
+    from sr_backends.dsrnet.blocks import conv_cat
+    from sr_backends.dsrnet.decoder import SAM
+
+    torch.manual_seed(0)
+    sam = SAM(8)
+    for conv in (sam.gamma, sam.beta):  # non-zero, unlike the identity-like init
+        torch.nn.init.normal_(conv.weight, std=0.1)
+        torch.nn.init.normal_(conv.bias, std=0.1)
+    lr, ref = torch.randn(2, 8, 12, 10) + 1, 3 * torch.randn(2, 8, 12, 10) - 2
+    ref = ref.contiguous(memory_format=torch.channels_last)
+    cat = torch.cat([lr, ref], dim=1)
+    torch.testing.assert_close(conv_cat(sam.shared, lr, ref), sam.shared(cat), atol=1e-5, rtol=1e-5)
+    style = torch.relu(sam.shared(cat))
+    ref_n = (ref - ref.mean((2, 3), keepdim=True)) / torch.sqrt(
+        ref.var((2, 3), unbiased=False, keepdim=True) + sam.eps)
+    expected = ref_n * (sam.gamma(style) + lr.std((2, 3), unbiased=False, keepdim=True)) \
+        + sam.beta(style) + lr.mean((2, 3), keepdim=True)
+    torch.testing.assert_close(sam(lr, ref), expected, atol=1e-4, rtol=1e-4)

@@ -80,13 +80,19 @@ def test_shifted_reference_recovers_shift(encoder: Encoder, shift: tuple[int, in
     assert hit[interior].float().mean() >= 0.9
 
 
-def test_score_is_differentiable(encoder: Encoder) -> None:
-    lr_feat = torch.randn(1, 8, 32, 48, requires_grad=True)
-    ref_feat = torch.randn(1, 8, 40, 40, requires_grad=True)
-    m = match(lr_feat, ref_feat)
+def test_score_is_differentiable_and_equals_the_search_score() -> None:
+    g = torch.Generator().manual_seed(3)
+    lr_feat = torch.randn(2, 8, 32, 48, generator=g, requires_grad=True)
+    ref_feat = torch.randn(2, 8, 40, 44, generator=g, requires_grad=True)
+    m = match(lr_feat, ref_feat)  # autograd on: score recomputed differentiably
     m.score.sum().backward()
     assert lr_feat.grad is not None and ref_feat.grad is not None
-    assert int(m.index.min()) >= 0 and int(m.index.max()) < 40 * 40
+    assert int(m.index.min()) >= 0 and int(m.index.max()) < 40 * 44
+    with torch.no_grad():  # inference: the score comes straight from the fine search
+        m2 = match(lr_feat, ref_feat)
+    assert torch.equal(m.index, m2.index)
+    torch.testing.assert_close(m.score, m2.score, atol=1e-5, rtol=1e-5)
+    assert m.score.abs().max() <= 1 + 1e-5
 
 
 def slow_transfer(ref: torch.Tensor, index: torch.Tensor, score: torch.Tensor,

@@ -46,6 +46,16 @@ def cfg(seed: int = 0, epochs: int = STEPS // 4) -> FitConfig:
     return FitConfig(epochs=epochs, batch_size=4, lr=3e-3, image_size=SIZE, size="tiny", seed=seed)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():  # type: ignore[no-untyped-def]
+    """Small convs gain nothing from 2 threads, and on a busy 2-core box OpenMP spin-waiting
+    made these fits 10-40x slower; one thread keeps the file fast either way."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def train_split() -> tuple[list[np.ndarray], list[Target]]:
     return make_split(16, seed=1)
@@ -102,6 +112,9 @@ def test_save_load_identical_predictions(fitted, test_split, tmp_path) -> None: 
     for a, b in zip(model.predict(images), fresh.predict(images), strict=True):
         np.testing.assert_array_equal(a, b)
     assert model.predict(images)[-1].shape == (48, 40)
+    it = model._predict_iter(images)
+    next(it)
+    assert torch.is_grad_enabled()  # inference mode does not leak out of a paused generator
 
 
 def test_evaluates_other_resolutions(fitted, test_split) -> None:  # type: ignore[no-untyped-def]

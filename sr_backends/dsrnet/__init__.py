@@ -1,0 +1,54 @@
+"""DSRNet (teacher), DSRNet+ and the student DSRNet-S as registry specs.
+
+All three are one class (`model.DSRNet`, or `DSRNetGAN` when the adversarial loss is on) with
+different hyper-parameters. See model.py for the data flow, cost.py for parameter/MAC figures
+against the paper, perf.py for the timing functions.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sr_backends.base import ArchSpec
+from sr_backends.dsrnet.model import build_dsrnet
+
+_COMMON: dict[str, Any] = {
+    "n_feats": 64, "block_size": 16, "depth_source": "predicted", "depth_scale_m": 10.0,
+    "unet_width": 64, "lambda_rec": 1.0, "lambda_dep": 1.0,
+}
+TEACHER: dict[str, Any] = {"n_blocks": 4, "dec_blocks": [2, 2, 2, 12, 8, 4]}
+STUDENT: dict[str, Any] = {"n_blocks": 2, "dec_blocks": [1, 1, 1, 6, 4, 2]}
+# Same code path at test size (LR 32x48 forward well under a second).
+_TINY: dict[str, Any] = {"n_feats": 8, "n_blocks": 1, "dec_blocks": [1, 1, 1, 1, 1, 1],
+                         "unet_width": 4}
+_TINY_GAN: dict[str, Any] = {**_TINY, "disc_feats": 8}
+
+DSRNET_SPEC = ArchSpec(
+    arch="dsrnet",
+    build=build_dsrnet,
+    # MASA-SR's weights for the GAN stage (per 1, adv 5e-3); L_per runs only when
+    # vgg19_weights names a local file, otherwise it is skipped with a warning.
+    hparams={**_COMMON, **TEACHER, "lambda_per": 1.0, "lambda_adv": 5e-3,
+             "vgg19_weights": None, "disc_feats": 64},
+    needs_reference=True,
+    description="DSRNet teacher: depth-guided RefSR, L_rec + L_dep + L_per + L_adv",
+    tiny=_TINY_GAN,
+)
+DSRNET_PLUS_SPEC = ArchSpec(
+    arch="dsrnet",
+    build=build_dsrnet,
+    hparams={**_COMMON, **TEACHER, "lambda_per": 0.0, "lambda_adv": 0.0},
+    needs_reference=True,
+    description="DSRNet+ teacher trained with L_rec + L_dep only (the paper's best PSNR)",
+    tiny=_TINY,
+)
+DSRNET_S_SPEC = ArchSpec(
+    arch="dsrnet",
+    build=build_dsrnet,
+    hparams={**_COMMON, **STUDENT, "lambda_per": 0.0, "lambda_adv": 0.0},
+    needs_reference=True,
+    description="DSRNet-S student (2 residual blocks per encoder level, halved decoder), "
+                "L_rec + L_dep",
+    tiny=_TINY,
+)
+
+__all__ = ["DSRNET_SPEC", "DSRNET_PLUS_SPEC", "DSRNET_S_SPEC", "build_dsrnet"]

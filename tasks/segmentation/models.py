@@ -1,0 +1,245 @@
+"""Segmentation models: FCN (torchvision) and DeepLabV3+ (segmentation-models-pytorch).
+
+Both are trained from scratch (no weights can be downloaded here). Size presets
+(`FitConfig.size`), each documented by `describe(size)` which the runner prints:
+
+FCN
+- full:  torchvision `fcn_resnet50(weights=None, weights_backbone=None, num_classes=K+1,
+         aux_loss=False)`: ResNet-50, layer3/4 dilated (output stride 8), FCNHead(2048). The
+         paper's model.
+- small: torchvision `FCN` over `IntermediateLayerGetter(resnet18(weights=None))` with layer4
+         dilated (output stride 16) and `FCNHead(512, K+1)`. ResNet-18 cannot be built dilated
+         by torchvision (BasicBlock), so layer4's stride-2 convs are set to stride 1 and its
+         3x3 convs to dilation 2; output stride 32 would leave an 8x8 map at 256x256, too coarse
+         for defects a few pixels wide.
+- tiny:  as small over a ResNet-10 (one BasicBlock per stage) for tests.
+DeepLabV3+
+- full:  smp `DeepLabV3Plus(encoder_name="resnet50", encoder_weights=None, classes=K+1)`,
+         otherwise smp defaults (output stride 16, decoder 256 ch, ASPP rates 12/24/36).
+         smp's default encoder is resnet34; resnet50 is the common DeepLabV3+ setting of the
+         paper's comparison, so "full" uses it.
+- small: the same with encoder "resnet18" and decoder_channels=128 (CPU quick profile).
+- tiny:  the same with timm encoder "tu-resnet10t" and decoder_channels=64 (tests).
+
+All return full-resolution logits (B, K+1, H, W) for any H, W (inputs are padded to the
+network's stride and the logits cropped back). Index 0 is background, k is classes[k-1].
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.datasets.base import Target
+from tasks.base import FitConfig, MetricRow, ProgressFn, TaskModel
+from tasks.segmentation.metrics import ConfusionMatrix, metric_rows
+from tasks.segmentation.train import LossConfig, fit_loop, predict_masks, prepare_split
+
+PRESETS = ("tiny", "small", "full")
+FORMAT_VERSION = 1
+
+
+def _check_preset(size: str) -> str:
+    if size not in PRESETS:
+        import difflib
+        close = difflib.get_close_matches(size, PRESETS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown size preset {size!r}.{hint} Known: {', '.join(PRESETS)}")
+    return size
+
+
+class FullResLogits(nn.Module):
+    """Wraps a segmentation net: (B,3,H,W) -> (B,C,H,W) logits for any H, W."""
+
+    def __init__(self, net: nn.Module, multiple: int):
+        super().__init__()
+        self.net, self.multiple = net, multiple
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if ph or pw:  # smp asserts sizes divisible by the encoder stride
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        out = self.net(x)
+        out = out["out"] if isinstance(out, dict) else out  # torchvision returns a dict
+        return out[..., :h, :w]
+
+
+def _dilate_last_stage(layer: nn.Module, dilation: int) -> None:
+    """Turn a ResNet BasicBlock stage into a stride-1 dilated one (torchvision refuses to)."""
+    for mod in layer.modules():
+        if isinstance(mod, nn.Conv2d):
+            if mod.stride == (2, 2):
+                mod.stride = (1, 1)
+            if mod.kernel_size == (3, 3):
+                mod.dilation, mod.padding = (dilation, dilation), (dilation, dilation)
+
+
+class SegmentationModel(TaskModel):
+    """Shared fit/evaluate/save/load; subclasses only say how to build the network."""
+
+    task = "segmentation"
+    name = "base"
+    _descriptions: dict[str, str] = {}
+
+    def __init__(self, class_weighting: bool = True, dice: bool = True, device: str = "cpu",
+                 eval_batch_size: int = 8):
+        self.class_weighting, self.dice = class_weighting, dice
+        self.device = device
+        self.eval_batch_size = eval_batch_size
+        self.net: nn.Module | None = None
+        self.meta: dict[str, Any] = {}
+        self.history: list[float] = []  # per-step training loss of the last fit
+
+    # --- building -------------------------------------------------------------------------
+    @classmethod
+    def describe(cls, size: str) -> str:
+        return cls._descriptions[_check_preset(size)]
+
+    @classmethod
+    def build_network(cls, size: str, num_classes: int) -> nn.Module:
+        """The wrapped network for `size` with num_classes outputs (K+1, background incl.)."""
+        raise NotImplementedError
+
+    # --- TaskModel ------------------------------------------------------------------------
+    def fit(self, images: Sequence[np.ndarray], targets: Sequence[Target], classes: list[str],
+            cfg: FitConfig, progress: ProgressFn | None = None) -> None:
+        if len(images) != len(targets):
+            raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        num_classes = len(classes) + 1
+        x, m = prepare_split(images, _masks(targets), cfg.image_size)
+        torch.manual_seed(cfg.seed)  # the initial weights (and dropout) depend on the seed only
+        self.net = self.build_network(cfg.size, num_classes)
+        self.device = cfg.device
+        self.meta = {"model": self.name, "size": cfg.size, "num_classes": num_classes,
+                     "classes": list(classes), "image_size": cfg.image_size, "seed": cfg.seed,
+                     "class_weighting": self.class_weighting, "dice": self.dice,
+                     "format_version": FORMAT_VERSION}
+        self.history = fit_loop(self.net, x, m, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                lr=cfg.lr, seed=cfg.seed, device=cfg.device,
+                                num_classes=num_classes, progress=progress,
+                                loss_cfg=LossConfig(self.class_weighting, self.dice))
+
+    def predict(self, images: Sequence[np.ndarray],
+                out_sizes: Sequence[tuple[int, int]] | None = None) -> list[np.ndarray]:
+        """uint8 (H,W) label maps, one per image, at out_sizes (default: each image's size)."""
+        return list(self._predict_iter(images, out_sizes))
+
+    def _predict_iter(self, images: Sequence[np.ndarray],
+                      out_sizes: Sequence[tuple[int, int]] | None = None):  # type: ignore[no-untyped-def]
+        if self.net is None:
+            raise RuntimeError(f"{self.name}: call fit() or load() before predicting")
+        sizes = out_sizes if out_sizes is not None else [tuple(im.shape[:2]) for im in images]
+        return predict_masks(self.net, images, sizes, image_size=self.meta["image_size"],
+                             device=self.device, batch_size=self.eval_batch_size)
+
+    def evaluate(self, images: Sequence[np.ndarray], targets: Sequence[Target],
+                 classes: list[str]) -> list[MetricRow]:
+        """Per-class IoU from one confusion matrix over all images (see metrics.py)."""
+        if self.net is not None and list(classes) != self.meta["classes"]:
+            raise ValueError(f"{self.name} was trained on classes {self.meta['classes']}, "
+                             f"asked to evaluate {list(classes)}")
+        masks = _masks(targets)
+        cm = ConfusionMatrix(len(classes) + 1)
+        for pred, mask in zip(self._predict_iter(images, [m.shape[:2] for m in masks]), masks,
+                              strict=True):
+            cm.update(pred, mask)
+        return metric_rows(cm.compute(), classes)
+
+    def save(self, path: Path) -> None:
+        """Weights as safetensors at `path`, metadata as JSON at path.with_suffix('.json')."""
+        from safetensors.torch import save_file
+
+        if self.net is None:
+            raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to("cpu").contiguous() for k, v in self.net.state_dict().items()}
+        _atomic(path, lambda tmp: save_file(state, tmp, metadata={"model": self.name}))
+        text = json.dumps(self.meta, indent=2, sort_keys=True)
+        _atomic(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+
+    def load(self, path: Path, device: str | None = None) -> None:
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        meta = json.loads(path.with_suffix(".json").read_text())
+        if meta.get("model") != self.name:
+            raise ValueError(f"{path} holds a {meta.get('model')!r} checkpoint, not {self.name!r}")
+        net = self.build_network(meta["size"], int(meta["num_classes"]))
+        net.load_state_dict(load_file(str(path)), strict=True)
+        self.meta, self.net = meta, net.eval()
+        self.device = device or self.device
+        self.net.to(self.device)
+
+
+def _masks(targets: Sequence[Target]) -> list[np.ndarray]:
+    out = []
+    for i, t in enumerate(targets):
+        if t.mask is None:
+            raise ValueError(f"target {i} has no segmentation mask")
+        out.append(np.asarray(t.mask, dtype=np.uint8))
+    return out
+
+
+def _atomic(path: Path, write: Callable[[str], object]) -> None:
+    """Write via a temp file in the same folder + os.replace (never a half-written file)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class FCNModel(SegmentationModel):
+    name = "fcn"
+    _descriptions = {
+        "full": "FCN-ResNet50 (torchvision fcn_resnet50, output stride 8, no aux head), from scratch",
+        "small": "FCN head on ResNet-18 (torchvision, layer4 dilated: output stride 16), from scratch",
+        "tiny": "FCN head on ResNet-10 (1 BasicBlock per stage, layer4 dilated: stride 16), from scratch",
+    }
+
+    @classmethod
+    def build_network(cls, size: str, num_classes: int) -> nn.Module:
+        from torchvision.models import resnet18, segmentation
+        from torchvision.models._utils import IntermediateLayerGetter
+        from torchvision.models.resnet import BasicBlock, ResNet
+        from torchvision.models.segmentation.fcn import FCN, FCNHead
+
+        if _check_preset(size) == "full":
+            net = segmentation.fcn_resnet50(weights=None, weights_backbone=None,
+                                            num_classes=num_classes, aux_loss=False)
+            return FullResLogits(net, 1)
+        backbone = resnet18(weights=None) if size == "small" else ResNet(BasicBlock, [1, 1, 1, 1])
+        _dilate_last_stage(backbone.layer4, 2)
+        net = FCN(IntermediateLayerGetter(backbone, {"layer4": "out"}), FCNHead(512, num_classes))
+        return FullResLogits(net, 1)
+
+
+class DeepLabV3PlusModel(SegmentationModel):
+    name = "deeplabv3plus"
+    _descriptions = {
+        "full": "DeepLabV3+ (smp), ResNet-50 encoder, output stride 16, decoder 256 ch, from scratch",
+        "small": "DeepLabV3+ (smp), ResNet-18 encoder, output stride 16, decoder 128 ch, from scratch",
+        "tiny": "DeepLabV3+ (smp), timm ResNet-10t encoder, output stride 16, decoder 64 ch, from scratch",
+    }
+    _encoders = {"full": ("resnet50", 256), "small": ("resnet18", 128), "tiny": ("tu-resnet10t", 64)}
+
+    @classmethod
+    def build_network(cls, size: str, num_classes: int) -> nn.Module:
+        import segmentation_models_pytorch as smp
+
+        encoder, channels = cls._encoders[_check_preset(size)]
+        net = smp.DeepLabV3Plus(encoder_name=encoder, encoder_weights=None, classes=num_classes,
+                                decoder_channels=channels)
+        return FullResLogits(net, 32)
