@@ -12,6 +12,8 @@ a fresh run of an already-computed config trains nothing and upscales nothing.
 """
 from __future__ import annotations
 
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -111,6 +113,14 @@ def _train_cached(model_name: str, fit: FitConfig, images: Callable[[], list[np.
     return model
 
 
+def _fault_injection(cells_done: int) -> None:
+    """Test hook: SEWER_BENCH_KILL_AFTER_CELLS=N makes the run SIGKILL itself after N cells,
+    so the kill -9 resume test is deterministic instead of racing a timer."""
+    limit = os.environ.get("SEWER_BENCH_KILL_AFTER_CELLS")
+    if limit and cells_done >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def run_task(cfg: BenchConfig, store: ResultStore, cache: Cache, device: str,
              progress: bool = True) -> RunSummary:
     start = time.perf_counter()
@@ -156,6 +166,7 @@ def run_task(cfg: BenchConfig, store: ResultStore, cache: Cache, device: str,
                             for m in metrics]
                     store.append(cells[variant], rows)
                     summary.cells_computed += 1
+                    _fault_injection(summary.cells_computed)
     summary.seconds = time.perf_counter() - start
     summary.cache = dict(cache.stats)
     return summary
