@@ -50,3 +50,12 @@ def test_cost_cli_json_and_store(bench_json, tmp_path):
     assert report["macs"] == pytest.approx(37.33e9 / 16, rel=0.01)
     frame = load_runs(tmp_path)
     assert set(frame[frame["task"] == "cost"]["metric"]) >= {"params", "macs", "latency_ms"}
+
+
+def test_cost_cli_dsrnet_student_accounting(bench_json, tmp_path):
+    r = bench_json("cost", "--backend", "dsrnet-s", "--repeats", "0", "--out", str(tmp_path))
+    assert r["params"] == pytest.approx(3.07e6, rel=0.02)            # modules the forward uses
+    assert r["params_paper_equivalent"] == pytest.approx(5.03e6, rel=0.02)  # + dead decoder
+    assert r["params_depth_unet"] == pytest.approx(31.0e6, rel=0.02)
+    assert r["macs"] == pytest.approx(234.4e9, rel=0.05)
+    assert "never call" in r["note"]

@@ -31,6 +31,23 @@ def _command_line() -> str:
     return "bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+def _cost(name: str, hw: tuple[int, int], device: str, repeats: int) -> dict:
+    """Generic cost report; DSRNet variants add their own accounting (params of the modules
+    the forward uses, the paper-equivalent count, the depth U-Net separately)."""
+    from bench.metrics.cost import cost_report
+
+    report = cost_report(name, lr_size=hw, device=device, latency_repeats=repeats)
+    if name.startswith("dsrnet"):
+        from sr_backends.dsrnet.cost import dsrnet_cost_report
+
+        extra = dsrnet_cost_report(name, hw, (4 * hw[0], 4 * hw[1]))
+        report.update(extra)
+        report["note"] = extra.get("explanation", "")
+        if repeats:
+            report["latency_note"] = "latency includes the depth U-Net (depth_source=predicted)"
+    return report
+
+
 def _store_costs(cfg, reports: dict, lr_size: str, device: str) -> None:
     """Cost rows (task "cost") go into the store, where the leaderboard reads them."""
     from bench.cache import key_of
@@ -164,7 +181,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Params, MACs (two counters), the paper's GFLOPs convention and latency of backends.
         Reference-based backends get a Ref of 4x the LR size."""
-        from bench.metrics.cost import cost_report
         from sr_backends import BACKENDS
 
         cfg = build_config(config, sets, profile, out)
@@ -173,8 +189,7 @@ def register(app: typer.Typer) -> None:
             BACKENDS.check(name)
         h, w = _size(lr_size, "--lr-size")
         device = resolve_device(cfg.device)
-        reports = {n: cost_report(n, lr_size=(h, w), device=device, latency_repeats=repeats)
-                   for n in names}
+        reports = {n: _cost(n, (h, w), device, repeats) for n in names}
         _store_costs(cfg, reports, lr_size, device)
         if as_json:
             emit_json(reports if len(names) > 1 else reports[names[0]])
@@ -184,8 +199,9 @@ def register(app: typer.Typer) -> None:
             t.add_column(col, justify="right")
         for n, r in reports.items():
             pg = r.get("paper_gflops")
+            lat = r.get("latency_ms")
             t.add_row(n, f"{r['params'] / 1e6:.3f}", f"{r['macs'] / 1e9:.2f}",
-                      "-" if pg is None else f"{pg:.2f}", f"{r['latency_ms']:.1f}")
+                      "-" if pg is None else f"{pg:.2f}", "-" if lat is None else f"{lat:.1f}")
         out_console.print(t)
         for n, r in reports.items():
             if r.get("note"):
