@@ -127,7 +127,8 @@ def test_learned_backend_is_trained_on_first_use(bench_json, tmp_path):
     assert list(cache.glob("edsr-*.safetensors")) and list(cache.glob("edsr-*.json"))
 
 
-def test_train_per_variant_protocol(bench_json, tmp_path):
+def test_train_per_variant_protocol(bench_json, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEWER_BENCH_CACHE", str(tmp_path / "own-cache"))  # count every training
     result = _run(bench_json, tmp_path, "--model", "fcn", "--set", "task.protocol=train-per-variant",
                   "--set", "seeds=[0, 1]")
     s = result["summary"]
