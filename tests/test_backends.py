@@ -2,7 +2,6 @@
 to `sr_backends.BACKENDS` (with a `tiny` hparams override and `reference` figures)."""
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -21,16 +20,7 @@ LR = 16  # tiny LR side; Ref is 4x
 
 
 def resolve(name: str):
-    """The registry entry; skip only when its module is not written yet."""
-    module_name = BACKENDS.target(name).partition(":")[0]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name and (module_name == e.name or module_name.startswith(e.name + ".")):
-            pytest.skip(f"{module_name} does not exist yet")
-        raise
-    if getattr(module, "__file__", None) is None:  # empty folder = namespace package
-        pytest.skip(f"{module_name} is an empty package (not written yet)")
+    """The registry entry (every registered module must import: no skipping)."""
     return BACKENDS.get(name)
 
 

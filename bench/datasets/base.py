@@ -58,3 +58,24 @@ class Dataset(Protocol):
     def fingerprint(self) -> str:
         """Hash of everything that determines the data (seed + params, or file contents)."""
         ...
+
+
+class CachedSplits:
+    """Mixin for folder datasets: `split(name)` validates the name, loads once, then caches.
+
+    Subclasses implement `_load(name)`; loading validates every file, so errors surface when
+    the split is opened rather than deep inside training.
+    """
+
+    _cache: dict[str, Sequence[Sample]]
+
+    def _load(self, name: str) -> Sequence[Sample]:
+        raise NotImplementedError
+
+    def split(self, name: str) -> Sequence[Sample]:
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        cache = self.__dict__.setdefault("_cache", {})
+        if name not in cache:
+            cache[name] = self._load(name)
+        return cache[name]

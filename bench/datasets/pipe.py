@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 import yaml
 
-from bench.datasets.base import SPLITS, Sample, Target
+from bench.datasets.base import SPLITS, Sample, Target, CachedSplits
 from bench.datasets.imageio import (IMAGE_EXTS, files_fingerprint, list_files, read_index_png,
                                     read_json, read_rgb)
 from bench.errors import DataError
@@ -87,7 +87,7 @@ def _check_box(path: Path, where: str, box: np.ndarray, w: int, h: int) -> None:
                               f"{w}x{h} (WxH) image")
 
 
-class PipeDataset:
+class PipeDataset(CachedSplits):
     """Reads the Pipe-like format; class names and box source are taken from the files."""
 
     name = "pipe"
@@ -244,13 +244,6 @@ class PipeDataset:
             b, lab = boxes[sid] if boxes is not None else (None, None)
             samples.append(Sample(id=sid, hr=hr, target=Target(mask=mask, boxes=b, box_labels=lab)))
         return samples
-
-    def split(self, name: str) -> Sequence[Sample]:
-        if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
-        if name not in self._cache:
-            self._cache[name] = self._load(name)
-        return self._cache[name]
 
     def fingerprint(self) -> str:
         files = [p for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(".")

@@ -35,7 +35,7 @@ from typing import Sequence, overload
 import numpy as np
 import pandas as pd
 
-from bench.datasets.base import SPLITS, Sample, Target
+from bench.datasets.base import SPLITS, Sample, Target, CachedSplits
 from bench.datasets.imageio import read_rgb
 from bench.errors import DataError
 
@@ -136,7 +136,7 @@ class _LazySamples(Sequence[Sample]):
         return self._make(i % len(self))
 
 
-class SewerMLDataset:
+class SewerMLDataset(CachedSplits):
     """Reads Sewer-ML CSVs; see the module docstring for the split mapping."""
 
     name = "sewerml"
@@ -201,13 +201,6 @@ class SewerMLDataset:
         lazy = _LazySamples(ids, paths, rows[LABELS].to_numpy(np.uint8))
         eager = self.eager if self.eager is not None else len(lazy) <= EAGER_MAX
         return list(lazy) if eager else lazy
-
-    def split(self, name: str) -> Sequence[Sample]:
-        if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
-        if name not in self._cache:
-            self._cache[name] = self._load(name)
-        return self._cache[name]
 
     def fingerprint(self) -> str:
         h = hashlib.sha256(b"sewerml|v1")

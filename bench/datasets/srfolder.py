@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from bench.datasets.base import SPLITS, Sample
+from bench.datasets.base import SPLITS, Sample, CachedSplits
 from bench.datasets.imageio import (IMAGE_EXTS, files_fingerprint, list_files, read_npy,
                                     read_rgb)
 from bench.errors import DataError
@@ -46,7 +46,7 @@ def _read_depth(path: Path, shape: tuple[int, int], what: str) -> np.ndarray:
     return depth.astype(np.float32, copy=False)
 
 
-class SRFolderDataset:
+class SRFolderDataset(CachedSplits):
     """Reads the SR folder format. `scale` is the HR/LR factor the LR files must match."""
 
     name = "srfolder"
@@ -117,13 +117,6 @@ class SRFolderDataset:
             samples.append(Sample(id=sid, hr=hr, lr=lr, refs=refs, depth=depth,
                                   ref_depths=ref_depths))
         return samples
-
-    def split(self, name: str) -> Sequence[Sample]:
-        if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
-        if name not in self._cache:
-            self._cache[name] = self._load(name)
-        return self._cache[name]
 
     def fingerprint(self) -> str:
         files = [p for s in SPLITS for folder in self._files(s).values() for p in folder.values()]
