@@ -44,3 +44,32 @@ def bench_json(bench_cli):
         return json.loads(out)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one thread is faster, and immune to OpenMP spin-waits when the CI's
+    cores are shared (2 threads on a loaded 2-core box made these tests 30x slower)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def toy_reference_net():
+    """A minimal reference-based SR module class: forward(lr, ref) -> SR at Ref size."""
+    import torch
+    from torch import nn
+
+    class Fusion(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(6, 3, 3, padding=1)
+
+        def forward(self, lr, ref):
+            up = nn.functional.interpolate(lr, size=ref.shape[-2:], mode="bilinear")
+            return up + self.conv(torch.cat([up, ref], 1))
+
+    return Fusion

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import toy_reference_net
 import torch
 from torch import nn
 
@@ -119,14 +120,7 @@ def test_no_weights_is_an_error_unless_random_allowed():
 
 
 def test_reference_spec_requires_ref():
-    class Fusion(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(6, 3, 3, padding=1)
-
-        def forward(self, lr: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-            up = nn.functional.interpolate(lr, size=ref.shape[-2:], mode="bilinear")
-            return up + self.conv(torch.cat([up, ref], 1))
+    Fusion = toy_reference_net()
 
     spec = ArchSpec("fusion", Fusion, needs_reference=True)
     backend = LearnedBackend("fusion", spec, allow_random=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import pytest
+from conftest import toy_reference_net
 import torch
 from torch import nn
 
@@ -129,14 +130,7 @@ def test_cost_report_keys_and_latency():
 
 
 def test_cost_report_reference_spec_gets_4x_ref():
-    class Fusion(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(6, 3, 3, padding=1)
-
-        def forward(self, lr: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-            up = nn.functional.interpolate(lr, size=ref.shape[-2:], mode="bilinear")
-            return up + self.conv(torch.cat([up, ref], 1))
+    Fusion = toy_reference_net()
 
     r = cost_report(ArchSpec("fusion", Fusion, needs_reference=True), lr_size=(8, 8),
                     latency_repeats=0)

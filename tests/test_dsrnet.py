@@ -16,14 +16,7 @@ from sr_backends.dsrnet.model import DSRNet, DSRNetGAN
 
 SPECS = {"dsrnet": DSRNET_SPEC, "dsrnet-plus": DSRNET_PLUS_SPEC, "dsrnet-s": DSRNET_S_SPEC}
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is faster, and immune to OpenMP spin-waits when the CI's
-    cores are shared (2 threads on a loaded 2-core box made these tests 30x slower)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

@@ -11,14 +11,7 @@ from sr_backends.dsrnet.matching import match
 from sr_backends.dsrnet.transfer import make_bags, transfer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is faster, and immune to OpenMP spin-waits when the CI's
-    cores are shared (2 threads on a loaded 2-core box made these tests 30x slower)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _textured(h: int, w: int, seed: int = 0) -> torch.Tensor:

@@ -46,14 +46,7 @@ def cfg(seed: int = 0, epochs: int = STEPS // 4) -> FitConfig:
     return FitConfig(epochs=epochs, batch_size=4, lr=3e-3, image_size=SIZE, size="tiny", seed=seed)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():  # type: ignore[no-untyped-def]
-    """Small convs gain nothing from 2 threads, and on a busy 2-core box OpenMP spin-waiting
-    made these fits 10-40x slower; one thread keeps the file fast either way."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
