@@ -17,7 +17,7 @@ from bench.cache import Cache, key_of
 from bench.console import log
 from bench.config import BenchConfig
 from bench.datasets.base import Sample
-from bench.degrade import degrade, sample_seed, to_tensor, to_uint8, upsample_to
+from bench.degrade import degrade, depth_down, sample_seed, to_tensor, to_uint8, upsample_to
 from bench.errors import BenchError
 from sr_backends import BACKENDS
 from sr_backends.base import ArchSpec, SRBackend
@@ -47,6 +47,20 @@ def reference_for(sample: Sample, lr: np.ndarray, policy: str, scale: int) -> np
     return to_uint8(upsample_to(to_tensor(lr), (h * scale, w * scale)))
 
 
+def depth_for(sample: Sample, policy: str, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ground-truth depth of the LR and of the Ref, area-downsampled to LR size, (1,1,h,w)
+    metres each; with the `self` policy the Ref is the frame itself, so is its depth."""
+    ref_depth = sample.depth if policy == "self" else \
+        (sample.ref_depths[0] if sample.ref_depths else None)
+    if sample.depth is None or ref_depth is None:
+        what = "depth map" if sample.depth is None else "reference depth map"
+        raise BenchError(f"sample {sample.id!r} has no {what}, but the backend takes "
+                         "ground-truth depth (depth_source='gt'); use a dataset with depth "
+                         "(e.g. synthsewer-sr) or depth_source=predicted")
+    return (depth_down(sample.depth, scale, sample.id)[None],
+            depth_down(ref_depth, scale, sample.id)[None])
+
+
 def _spec(name: str) -> ArchSpec | type[SRBackend]:
     return BACKENDS.get(name)
 
@@ -62,10 +76,14 @@ def weights_key(name: str, cfg: BenchConfig) -> str:
     budget = cfg.sr.train
     data = open_dataset(cfg.data.sr_dataset, seed=cfg.data.seed, n_train=budget.n_train,
                         n_val=budget.n_val, n_test=budget.n_test, data_root=cfg.data.sr_data_root)
-    from bench.train import backend_overrides
+    from bench.train import backend_overrides, train_ref_policy
 
-    return key_of(name, sorted(backend_overrides(name, cfg).items()), budget.model_dump_json(),
-                  data.fingerprint(), cfg.degradation.fingerprint())
+    parts = [name, sorted(backend_overrides(name, cfg).items()), budget.model_dump_json(),
+             data.fingerprint(), cfg.degradation.fingerprint()]
+    policy = train_ref_policy(name, cfg)
+    if policy != "auto":  # only then: keys of SISR weights (and of auto) stay as they were
+        parts.append(f"ref_policy={policy}")
+    return key_of(*parts)
 
 
 def resolve_backend(name: str, cfg: BenchConfig, cache: Cache, device: str,
@@ -104,16 +122,25 @@ def resolve_backend(name: str, cfg: BenchConfig, cache: Cache, device: str,
 
 
 @torch.inference_mode()
-def upscale_cached(backend: SRBackend, sample: Sample, lr: np.ndarray, ref: np.ndarray | None,
+def upscale_cached(backend: SRBackend, sample: Sample, lr: np.ndarray, policy: str,
                    cache: Cache, context: str) -> np.ndarray:
-    """SR output of one sample, from the cache when this exact input was upscaled before."""
-    ref_part = key_of(ref.tobytes()) if (ref is not None and backend.needs_reference) else "-"
-    key = key_of(backend.fingerprint(), context, sample.id, key_of(lr.tobytes()), ref_part)
+    """SR output of one sample, from the cache when this exact input was upscaled before.
+
+    The backend gets what it declares it needs: a Ref chosen by `policy` (adjacent | self)
+    and, for `needs_depth` backends, the ground-truth depth of LR and Ref."""
+    scale = backend.scale
+    ref = reference_for(sample, lr, policy, scale) if backend.needs_reference else None
+    depth = depth_for(sample, policy, scale) if getattr(backend, "needs_depth", False) else None
     fp = backend.fingerprint()
+    parts = [fp, context, sample.id, key_of(lr.tobytes()),
+             key_of(ref.tobytes()) if ref is not None else "-"]
+    if depth is not None:  # only then, so keys of depth-free backends stay as they were
+        parts.append(key_of(*(d.numpy().tobytes() for d in depth)))
+    key = key_of(*parts)
     hit = cache.get_sr(fp, key)
     if hit is not None:
         return hit
-    ref_t = to_tensor(ref) if (ref is not None and backend.needs_reference) else None
-    out = to_uint8(backend.upscale(to_tensor(lr), ref_t))
+    ref_t = to_tensor(ref) if ref is not None else None
+    out = to_uint8(backend.upscale(to_tensor(lr), ref_t, depth))
     cache.put_sr(fp, key, out)
     return out

@@ -60,6 +60,9 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.allocator import keep_freed_memory
+
+    keep_freed_memory()  # here, not at import: a process-wide setting only the CLI may choose
     try:
         # with standalone_mode=False click returns typer.Exit's code instead of raising it
         code = app(args=argv, standalone_mode=False)

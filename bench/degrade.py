@@ -71,6 +71,22 @@ def upsample_to(lr: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(lr, size=size, mode="bicubic", align_corners=False).clamp_(0, 1)
 
 
+def depth_down(depth: np.ndarray, scale: int, sample_id: str) -> torch.Tensor:
+    """Depth (H, W) metres -> float32 (1, H/scale, W/scale) by averaging scale x scale cells.
+
+    Area averaging, not bicubic: depth is a measurement, and an interpolation kernel with
+    negative lobes would invent depths at occlusion edges. Exact when the size divides.
+    """
+    from bench.errors import DataError
+
+    d = np.asarray(depth, dtype=np.float32)
+    if d.ndim != 2:
+        raise DataError(sample_id, f"depth map must be (H, W), got shape {d.shape}")
+    if not np.isfinite(d).all():
+        raise DataError(sample_id, "depth map has non-finite values (inf/nan)")
+    return F.avg_pool2d(torch.from_numpy(d)[None, None], scale)[0]
+
+
 def sample_seed(base_seed: int, sample_id: str) -> int:
     """A per-sample seed that does not depend on the order samples are visited in."""
     digest = hashlib.sha256(f"{base_seed}|{sample_id}".encode()).digest()

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from bench.backends import make_lr, ref_policy_for, reference_for, resolve_backend, upscale_cached
+from bench.backends import make_lr, ref_policy_for, resolve_backend, upscale_cached
 from bench.cache import Cache, key_of
 from bench.config import BenchConfig
 from bench.datasets import open_dataset
@@ -74,12 +74,10 @@ class _Variants:
         backend = resolve_backend(name, self.cfg, self.cache, self.device)
         self.fingerprints[variant] = backend.fingerprint()
         self.uses_reference[variant] = backend.needs_reference
-        scale = self.cfg.degradation.scale
         out = []
         for lr, s in tqdm(list(zip(self.lr(), self.samples)), desc=f"upscale {name}",
                           disable=not self.progress, leave=False):
-            ref = reference_for(s, lr, self.policy, scale) if backend.needs_reference else None
-            out.append(upscale_cached(backend, s, lr, ref, self.cache, self.context))
+            out.append(upscale_cached(backend, s, lr, self.policy, self.cache, self.context))
         return out
 
 

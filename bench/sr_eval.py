@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from bench.backends import make_lr, ref_policy_for, reference_for, resolve_backend, upscale_cached
+from bench.backends import make_lr, ref_policy_for, resolve_backend, upscale_cached
 from bench.cache import Cache
 from bench.config import BenchConfig
 from bench.metrics.image_quality import quality_row
@@ -35,8 +35,7 @@ def evaluate_sr(cfg: BenchConfig, backends: list[str], dataset, store: ResultSto
         per_image = []
         for sample in tqdm(samples, desc=f"eval-sr {name}", disable=not progress, leave=False):
             lr = make_lr(sample, cfg)
-            ref = reference_for(sample, lr, policy, scale) if backend.needs_reference else None
-            sr = upscale_cached(backend, sample, lr, ref, cache, context)
+            sr = upscale_cached(backend, sample, lr, policy, cache, context)
             per_image.append(quality_row(sr, sample.hr, scale))
         means = {m: float(np.mean([r[m] for r in per_image])) for m in QUALITY_METRICS}
         rows = [Row(store.run_id, dataset.name, "sr", name, f"SR:{name}", "all", m, v,

@@ -25,12 +25,20 @@ def backend_overrides(name: str, cfg: BenchConfig) -> dict[str, Any]:
     return {**(spec.tiny if cfg.sr.tiny else {}), **cfg.sr.hparams.get(name, {})}
 
 
+def train_ref_policy(name: str, cfg: BenchConfig) -> str:
+    """The reference policy a backend trains with: the harness's `sr.ref_policy`, so a model
+    evaluated with `self` references was also trained with them (irrelevant for SISR)."""
+    spec: ArchSpec = BACKENDS.get(name)
+    return cfg.sr.ref_policy if spec.needs_reference else "auto"
+
+
 def train_config(name: str, cfg: BenchConfig, device: str):
     from sr_backends.training.config import load_train_config
 
     budget = cfg.sr.train
     return load_train_config({
         "backend": name, "hparams": backend_overrides(name, cfg), "iterations": budget.iterations,
+        "ref_policy": train_ref_policy(name, cfg),
         "batch_size": budget.batch_size, "patch_size": budget.patch_size, "lr": budget.lr,
         "val_every": min(budget.val_every, budget.iterations), "seed": cfg.data.seed,
         "device": device, "degradation": cfg.degradation.model_dump(),

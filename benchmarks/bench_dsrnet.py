@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--default-malloc", action="store_true",
-                   help="time with glibc's default allocator settings (see perf.TUNED_MALLOC)")
+                   help="time with glibc's default allocator settings (see bench/allocator.py)")
     args = p.parse_args(argv)
     from sr_backends.dsrnet.cost import dsrnet_cost_report
     from sr_backends.dsrnet.perf import backend_perf, matching_perf, peak_memory

@@ -1,7 +1,10 @@
 """The SR backend interface (inference only) and the spec of a learned architecture.
 
-`SRBackend.upscale(lr, ref=None)` takes BCHW float tensors in [0, 1] and returns the x`scale`
-output, also in [0, 1]. `fingerprint()` identifies architecture + hyper-parameters + weights,
+`SRBackend.upscale(lr, ref=None, depth=None)` takes BCHW float tensors in [0, 1] and returns
+the x`scale` output, also in [0, 1]. Reference-based backends (`needs_reference`) take a Ref of
+HR size; backends that consume ground-truth depth (`needs_depth`, e.g. DSRNet with
+depth_source="gt") also take `depth` = (depth of the LR, depth of the Ref downsampled to LR
+size), each (B, 1, h, w) in metres. `fingerprint()` identifies architecture + hyper-parameters + weights,
 so the SR-output cache can be content-addressed by it.
 """
 from __future__ import annotations
@@ -17,10 +20,12 @@ class SRBackend(ABC):
     name: str
     scale: int = 4
     needs_reference: bool = False
+    needs_depth: bool = False
 
     @abstractmethod
-    def upscale(self, lr: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
-        """LR (B,3,h,w) in [0,1] [+ Ref (B,3,4h,4w)] -> SR (B,3,4h,4w) in [0,1]."""
+    def upscale(self, lr: torch.Tensor, ref: torch.Tensor | None = None,
+                depth: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """LR (B,3,h,w) in [0,1] [+ Ref (B,3,4h,4w)] [+ depth] -> SR (B,3,4h,4w) in [0,1]."""
 
     @abstractmethod
     def fingerprint(self) -> str:

@@ -21,7 +21,8 @@ class BicubicBackend(SRBackend):
     def __init__(self, scale: int = 4, **_: object):
         self.scale = scale
 
-    def upscale(self, lr: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+    def upscale(self, lr: torch.Tensor, ref: torch.Tensor | None = None,
+                depth: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         h, w = lr.shape[-2:]
         return upsample_to(lr, (h * self.scale, w * self.scale))
 

@@ -56,7 +56,8 @@ class ExternalBackend(SRBackend):
                  "weights": self._sha256}
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
-    def upscale(self, lr: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+    def upscale(self, lr: torch.Tensor, ref: torch.Tensor | None = None,
+                depth: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         if lr.ndim != 4 or lr.shape[1] != self.descriptor.input_channels:
             raise BenchError(f"LR must be (B,{self.descriptor.input_channels},H,W), "
                              f"got {tuple(lr.shape)}")

@@ -76,6 +76,7 @@ class LearnedBackend(SRBackend):
                                  f"({' '.join(first)})") from None
             self._weights_id = self.meta["sha256"]
         self.model.eval().requires_grad_(False).to(self.device)
+        self.needs_depth = bool(getattr(self.model, "needs_depth", False))
 
     def fingerprint(self) -> str:
         ident = {"arch": self.spec.arch, "hparams": self.hparams, "scale": self.scale,
@@ -84,7 +85,8 @@ class LearnedBackend(SRBackend):
             ident["tile"] = [self.tile, self.tile_overlap]
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
-    def upscale(self, lr: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+    def upscale(self, lr: torch.Tensor, ref: torch.Tensor | None = None,
+                depth: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         _check_image(lr, "LR")
         out_device = lr.device
         with torch.inference_mode():
@@ -94,8 +96,15 @@ class LearnedBackend(SRBackend):
                     raise BenchError(f"backend {self.name!r} is reference-based and needs a "
                                      "Ref image (set the reference policy, e.g. 'self')")
                 _check_image(ref, "Ref")
+                extra = ()
+                if self.needs_depth:
+                    if depth is None:
+                        raise BenchError(f"backend {self.name!r} takes ground-truth depth "
+                                         "(depth_source='gt'): pass depth=(depth_lr, "
+                                         "depth_ref_down), or use a dataset with depth maps")
+                    extra = tuple(d.to(self.device, torch.float32) for d in depth)
                 # Reference models see the whole image: matching needs global context.
-                out = self.model(x, ref.to(self.device, torch.float32))
+                out = self.model(x, ref.to(self.device, torch.float32), *extra)
             elif self.tile is not None and max(x.shape[-2:]) > self.tile:
                 out = self._tiled(x)
             else:

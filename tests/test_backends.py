@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from conftest import toy_reference_net
 import torch
-from torch import nn
 
 from bench.errors import BenchError
 from bench.metrics.cost import count_params
@@ -172,7 +171,6 @@ def test_tiled_inference_matches_whole_image():
 
 
 def test_load_backend_uses_weights_dir(tmp_path):
-    spec = spec_of("edsr")
     with pytest.raises(BenchError, match="train-sr"):
         load_backend("edsr", weights_dir=tmp_path)
     assert load_backend("edsr", allow_random=True).fingerprint()

@@ -76,3 +76,19 @@ def test_ls_lists_registries(bench_json):
         r["name"] for r in bench_json("ls", "datasets")}
     metrics = {r["name"]: r for r in bench_json("ls", "metrics")}
     assert metrics["psnr_y"]["higher_is_better"] and not metrics["latency_ms"]["higher_is_better"]
+
+
+def test_allocator_setting_applies_and_can_be_opted_out(monkeypatch):
+    """`bench` keeps freed memory in glibc (DSRNet's 36.7 MB maps would otherwise be fresh
+    mmaps on every forward); SEWER_BENCH_STOCK_MALLOC=1 leaves the defaults."""
+    import ctypes.util
+    import sys
+
+    from bench.allocator import keep_freed_memory
+
+    monkeypatch.setenv("SEWER_BENCH_STOCK_MALLOC", "1")
+    assert keep_freed_memory().startswith("glibc default")
+    monkeypatch.delenv("SEWER_BENCH_STOCK_MALLOC")
+    done = keep_freed_memory()
+    if sys.platform.startswith("linux") and "libc.so" in (ctypes.util.find_library("c") or ""):
+        assert done == f"glibc mallopt mmap_threshold=trim_threshold={1 << 30}"

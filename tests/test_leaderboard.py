@@ -1,5 +1,4 @@
 """Leaderboard, FLOPs-vs-PSNR plot and `bench cost`: all derived from store rows."""
-import json
 
 import pytest
 

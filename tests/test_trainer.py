@@ -255,7 +255,7 @@ def test_reference_model_whole_frames_with_depth(tmp_path):
                    cfg(patch_size=None, batch_size=2, iterations=2, val_every=2), tmp_path,
                    progress=False)
     meta = json.loads(res.best_meta.read_text())
-    assert meta["needs_reference"] and meta["ref_policy"] == "refs[0]"
+    assert meta["needs_reference"] and meta["ref_policy"] == "adjacent"
     assert math.isfinite(res.best_val_psnr)
 
 

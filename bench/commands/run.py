@@ -164,6 +164,6 @@ def register(app: typer.Typer) -> None:
             for f in findings:
                 out_console.print(f"[red]{f.describe()}[/]")
             if not findings:
-                out_console.print(f"[green]ok[/]: no metric regressed past the tolerance")
+                out_console.print("[green]ok[/]: no metric regressed past the tolerance")
         if findings:
             raise typer.Exit(1)

@@ -99,7 +99,10 @@ def register(app: typer.Typer) -> None:
         table = evaluate_sr(cfg, names, data, store, Cache(cache_root(cfg.cache_dir)), device,
                             progress=show_progress(not as_json))
         if as_json:
+            from bench.backends import ref_policy_for
+
             emit_json({"run": store.run_id, "dataset": dataset, "split": "test",
+                       "ref_policy": ref_policy_for(list(data.split("test")), cfg),
                        "conventions": "Y = BT.601 luma (16-235); crop border = scale; SSIM 11x11 "
                                       "Gaussian sigma 1.5; LR = antialiased bicubic x4 (torch)",
                        "backends": {b: {k: (int(v) if k == "n_images" else float(v))
@@ -163,7 +166,8 @@ def register(app: typer.Typer) -> None:
         meta = _json.loads(weights.with_suffix(".json").read_text())
         result = {"backend": backend, "weights": str(weights), "train_dir": str(work),
                   "best_val_psnr_y": meta.get("val_psnr_y"), "best_iteration": meta.get("iteration"),
-                  "iterations": cfg.sr.train.iterations}
+                  "iterations": cfg.sr.train.iterations, "ref_policy": meta.get("ref_policy"),
+                  "hparams": meta.get("hparams")}
         if as_json:
             emit_json(result)
         else:

@@ -26,7 +26,6 @@ hashes the file listing with sizes and mtimes (no contents).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import yaml

@@ -20,7 +20,6 @@ with sizes and mtimes (no contents).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import atomic
-from bench.backends import make_lr, ref_policy_for, reference_for, resolve_backend, upscale_cached
+from bench.backends import make_lr, ref_policy_for, resolve_backend, upscale_cached
 from bench.cache import Cache, cache_root
 from bench.config import BenchConfig
 from bench.datasets import open_dataset
@@ -46,8 +46,7 @@ def plot_samples(cfg: BenchConfig, backends: list[str], dataset_name: str, n: in
         lr = make_lr(sample, cfg)
         panels = [to_uint8(upsample_to(to_tensor(lr), sample.hr.shape[:2]))]
         for b, backend in models.items():
-            ref = reference_for(sample, lr, policy, cfg.degradation.scale) if backend.needs_reference else None
-            panels.append(upscale_cached(backend, sample, lr, ref, cache, context))
+            panels.append(upscale_cached(backend, sample, lr, policy, cache, context))
         panels.append(sample.hr)
         for j, (title, img) in enumerate(zip(cols, panels)):
             ax = axes[i][j]

@@ -100,6 +100,12 @@ class DSRNet(nn.Module):
             warnings.warn(f"dsrnet: {self.notes[-1]}", stacklevel=2)
         self.last_sr: torch.Tensor | None = None
 
+    @property
+    def needs_depth(self) -> bool:
+        """True when forward needs ground-truth depth_lr / depth_ref_down (the harness and the
+        trainer read this to pass the data's depth maps)."""
+        return self.depth_source == "gt"
+
     # ---------------------------------------------------------------- forward
     def forward(self, lr: torch.Tensor, ref: torch.Tensor, depth_lr: torch.Tensor | None = None,
                 depth_ref_down: torch.Tensor | None = None) -> torch.Tensor:

@@ -9,10 +9,11 @@ layout is the ceiling, so a model that runs channels-last gets no credit for the
 Peak memory is the peak RSS of a fresh subprocess doing one forward (torch's CPU allocations
 are invisible to tracemalloc); on CUDA it is torch.cuda.max_memory_allocated.
 
-Allocator: forwards are timed in a fresh subprocess, by default with glibc told to keep freed
-memory (TUNED_MALLOC). With glibc's defaults every x4 feature map at LR 112x80 (36.7 MB) is a
-fresh mmap whose page faults cost ~0.45 s per teacher forward, while the LR-size ceiling conv
-never pays them; `tuned_malloc=False` reports that configuration.
+Allocator: forwards are timed in a fresh subprocess under the setting every `bench` process
+uses (bench/allocator.py: glibc keeps freed memory). With glibc's defaults every x4 feature
+map at LR 112x80 (36.7 MB) is a fresh mmap whose page faults cost ~0.3-0.45 s per forward,
+while the LR-size ceiling conv never pays them; `tuned_malloc=False` reports that
+configuration.
 
 Depth U-Net: with depth_source="predicted" inference runs the 31M-parameter U-Net on LR and
 Ref↓. The authors' published latency (3.87 s / 3.30 s) is for a forward that reads depth from
@@ -98,9 +99,14 @@ def matching_perf(lr_sizes: Sequence[Sequence[int]] = BENCH_SIZES, repeats: int 
 
 
 def _peak_rss_child(variant: str, depth_source: str, lr_size: Sequence[int], threads: int) -> None:
-    """Run in a fresh interpreter: one forward, print peak RSS (bytes) before/after as JSON."""
+    """Run in a fresh interpreter: one forward, print peak RSS (bytes) before/after as JSON,
+    under the allocator setting every `bench` process uses (freed memory is kept, so this is
+    the conservative figure)."""
     import resource
 
+    from bench.allocator import keep_freed_memory
+
+    allocator = keep_freed_memory()
     torch.set_num_threads(threads)
     model = _build(_hparams(variant, depth_source))
     inputs = _inputs(lr_size)
@@ -108,7 +114,7 @@ def _peak_rss_child(variant: str, depth_source: str, lr_size: Sequence[int], thr
     with torch.inference_mode():
         model(*inputs)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"before": before, "peak": after}))
+    print(json.dumps({"before": before, "peak": after, "allocator": allocator}))
 
 
 def peak_memory(variant: str, lr_size: Sequence[int], depth_source: str = "gt",
@@ -131,11 +137,11 @@ def peak_memory(variant: str, lr_size: Sequence[int], depth_source: str = "gt",
                 "method": "torch.cuda.max_memory_allocated", "device": device}
     code = ("from sr_backends.dsrnet.perf import _peak_rss_child as f; "
             f"f({variant!r}, {depth_source!r}, {list(lr_size)!r}, {threads})")
-    r = _run_child(code, tuned_malloc=False)
+    r = _run_child(code)
     if "error" in r:
         return {"peak_gb": None, **r, "method": "subprocess peak RSS", "device": "cpu"}
     return {"peak_gb": r["peak"] / 1e9, "forward_delta_gb": (r["peak"] - r["before"]) / 1e9,
-            "method": "subprocess peak RSS (ru_maxrss), glibc default allocator",
+            "method": f"subprocess peak RSS (ru_maxrss), allocator: {r['allocator']}",
             "device": "cpu"}
 
 
@@ -159,26 +165,20 @@ def _forward_row(hp: dict[str, Any], lr_size: Sequence[int], repeats: int,
             "ratio_to_dense_conv": achieved_ratio(count.macs, seconds, ceiling)}
 
 
-def _timing_child(variant: str, lr_size: Sequence[int], repeats: int, threads: int) -> None:
+def _timing_child(variant: str, lr_size: Sequence[int], repeats: int, threads: int,
+                  tuned_malloc: bool) -> None:
     """Run in a fresh interpreter: both forwards, printed as one JSON line."""
+    from bench.allocator import keep_freed_memory
+
+    allocator = keep_freed_memory() if tuned_malloc else "glibc default"
     torch.set_num_threads(threads)
     rows = {name: _forward_row(_hparams(variant, src), lr_size, repeats, threads)
             for name, src in (("without_unet", "gt"), ("with_unet", "predicted"))}
-    print(json.dumps(rows))
+    print(json.dumps({"allocator": allocator, **rows}))
 
 
-# glibc keeps freed blocks of up to 1 GiB for reuse instead of unmapping them: at LR 112x80
-# every x4 feature map is 36.7 MB, just above glibc's largest automatic mmap threshold (32
-# MB), so by default each one is a fresh mmap whose ~9000 page faults cost ~15% of a forward
-# (the LR-size ceiling conv never pays this). PyTorch's CPU tuning guide recommends a caching
-# allocator (jemalloc/tcmalloc) for the same reason; this is the glibc equivalent.
-TUNED_MALLOC = "glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=1073741824"
-
-
-def _run_child(code: str, tuned_malloc: bool) -> dict[str, Any]:
+def _run_child(code: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    if tuned_malloc:
-        env["GLIBC_TUNABLES"] = TUNED_MALLOC
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           check=False)
     if proc.returncode != 0:
@@ -192,17 +192,16 @@ def backend_perf(variant: str, lr_size: Sequence[int] = (80, 112), repeats: int 
                  tuned_malloc: bool = True) -> dict[str, Any]:
     """Forward latency, MACs, achieved GMAC/s vs the dense-conv ceiling, peak memory.
 
-    Timed in a fresh subprocess (with `tuned_malloc`: glibc keeps freed memory, see
-    TUNED_MALLOC). "without_unet" (depth given, as in the authors' timing) is the figure the
+    Timed in a fresh subprocess, with `tuned_malloc` under the allocator setting every `bench`
+    process uses (bench/allocator.py: glibc keeps freed memory; False = stock glibc). "without_unet" (depth given, as in the authors' timing) is the figure the
     targets are about; "with_unet" adds the depth U-Net on LR and Ref↓.
     """
     code = ("from sr_backends.dsrnet.perf import _timing_child as f; "
-            f"f({variant!r}, {list(lr_size)!r}, {repeats}, {threads})")
+            f"f({variant!r}, {list(lr_size)!r}, {repeats}, {threads}, {tuned_malloc!r})")
     report: dict[str, Any] = {
         "variant": variant, "lr_size": list(lr_size), "ref_size": [4 * lr_size[0], 4 * lr_size[1]],
         "device": "cpu", "threads": threads, "precision": "fp32", "repeats": repeats,
-        "allocator": f"GLIBC_TUNABLES={TUNED_MALLOC}" if tuned_malloc else "glibc default",
-        **_run_child(code, tuned_malloc), "target_row": "without_unet",
+        **_run_child(code), "target_row": "without_unet",
         "note": "ratio_to_dense_conv = (MACs / median latency) / max(NCHW, channels-last) dense "
                 "3x3 64->64 conv GMAC/s at the LR size, same run and threads; targets apply to "
                 "without_unet (the authors' timing reads depth from files)"}

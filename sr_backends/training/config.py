@@ -45,6 +45,9 @@ class SRTrainConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0)
     eta_min: float = Field(1e-7, ge=0, description="cosine annealing floor")
     grad_clip: float | None = Field(None, gt=0, description="max gradient L2 norm; null = off")
+    ref_policy: Literal["auto", "adjacent", "self"] = Field(
+        "auto", description="reference-based models: adjacent (the sample's next frame), self "
+                            "(the bicubic-enlarged LR), auto (adjacent when present)")
     augment: bool = Field(True, description="random flips and 90-degree rotations")
     val_every: int = Field(500, ge=1, description="validate + checkpoint every N iterations")
     val_crop: int | None = Field(None, ge=8,

@@ -18,10 +18,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from bench.datasets.base import Sample
-from bench.degrade import DegradationConfig, degrade, sample_seed, to_tensor, upsample_to
+from bench.degrade import (DegradationConfig, degrade, depth_down, sample_seed, to_tensor,
+                           upsample_to)
 from bench.errors import ConfigError, DataError
 
 
@@ -36,7 +36,7 @@ class PairSet:
     ref: list[torch.Tensor] | None = None       # uint8 (3, s*h, s*w), reference-based only
     depth_lr: list[torch.Tensor] | None = None  # float32 (1, h, w)
     depth_ref_down: list[torch.Tensor] | None = None  # float32 (1, h, w)
-    ref_policy: str = "none"                    # "refs[0]" | "self" | "refs[0]+self" | "none"
+    ref_policy: str = "none"                    # "adjacent" | "self" | "self+adjacent" | "none"
     fingerprint: str = ""
 
     def __len__(self) -> int:
@@ -47,23 +47,20 @@ def _chw_u8(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous()
 
 
-def _depth_down(depth: np.ndarray, scale: int, sample_id: str) -> torch.Tensor:
-    d = np.asarray(depth, dtype=np.float32)
-    if not np.isfinite(d).all():
-        raise DataError(sample_id, "depth map has non-finite values (inf/nan)")
-    return F.avg_pool2d(torch.from_numpy(d)[None, None], scale)[0]
-
-
 def prepare_pairs(samples: Sequence[Sample], *, degradation: DegradationConfig, seed: int,
-                  scale: int, needs_reference: bool) -> PairSet:
+                  scale: int, needs_reference: bool, ref_policy: str = "auto") -> PairSet:
     """Degrade (or take the sample's own LR), pick the reference, downsample the depth.
 
-    Reference policy: `refs[0]` (e.g. the next frame) when a sample has one, otherwise "self"
-    (the LR image brought to HR size by bicubic), as DESIGN section 3 prescribes.
+    Reference policy (the harness's `sr.ref_policy`, DESIGN section 3): "adjacent" takes
+    `refs[0]` (e.g. the next frame) and requires one; "self" uses the LR image brought to HR
+    size by bicubic (no information beyond the LR: the control of the Table 10 comparison);
+    "auto" takes `refs[0]` when a sample has one, otherwise "self".
     """
     if degradation.scale != scale:
         raise ConfigError(f"train-sr: degradation.scale={degradation.scale} but the backend "
                           f"is x{scale}")
+    if ref_policy not in ("auto", "adjacent", "self"):
+        raise ConfigError(f"train-sr: ref_policy={ref_policy!r}; expected auto, adjacent or self")
     h = hashlib.sha256(f"pairs|{degradation.fingerprint()}|{seed}|{scale}".encode())
     ids, lrs, hrs, refs, dls, drs, policies = [], [], [], [], [], [], set()
     for s in samples:
@@ -81,11 +78,14 @@ def prepare_pairs(samples: Sequence[Sample], *, degradation: DegradationConfig, 
         ids.append(s.id)
         lrs.append(_chw_u8(lr))
         hrs.append(_chw_u8(hr))
-        dls.append(None if s.depth is None else _depth_down(s.depth, scale, s.id))
+        dls.append(None if s.depth is None else depth_down(s.depth, scale, s.id))
         if not needs_reference:
             continue
-        if s.refs:
-            policies.add("refs[0]")
+        if ref_policy == "adjacent" and not s.refs:
+            raise DataError(s.id, "ref_policy=adjacent but this sample has no reference image; "
+                                  "use ref_policy=self or auto")
+        if s.refs and ref_policy != "self":
+            policies.add("adjacent")
             ref = np.asarray(s.refs[0])
             if ref.shape != hr.shape:
                 raise DataError(s.id, f"reference {ref.shape} differs from hr {hr.shape}")
@@ -96,7 +96,7 @@ def prepare_pairs(samples: Sequence[Sample], *, degradation: DegradationConfig, 
             up = upsample_to(to_tensor(lr), hr.shape[:2])[0]
             refs.append(up.mul(255.0).round().byte())
             rd = s.depth
-        drs.append(None if rd is None else _depth_down(rd, scale, s.id))
+        drs.append(None if rd is None else depth_down(rd, scale, s.id))
         h.update(refs[-1].numpy().tobytes())
     all_depth = bool(dls) and all(d is not None for d in dls)
     all_ref_depth = needs_reference and bool(drs) and all(d is not None for d in drs)

@@ -39,6 +39,8 @@ from sr_backends.training import ddp
 from sr_backends.training.config import RESUMABLE_FIELDS, SRTrainConfig
 from sr_backends.training.data import (PatchBatches, PairSet, iteration_seed, make_loader,
                                        prepare_pairs, val_items)
+from sr_backends.training.logger import TrainLogger
+from sr_backends.training.optim import Optimizers
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,11 @@ class _Objective(nn.Module):
 
 
 def sr_forward(model: nn.Module, batch: dict[str, torch.Tensor], needs_reference: bool):
-    return model(batch["lr"], batch["ref"]) if needs_reference else model(batch["lr"])
+    if not needs_reference:
+        return model(batch["lr"])
+    if getattr(model, "needs_depth", False):  # e.g. DSRNet with depth_source="gt"
+        return model(batch["lr"], batch["ref"], batch["depth_lr"], batch["depth_ref_down"])
+    return model(batch["lr"], batch["ref"])
 
 
 def resolve_spec(spec_or_name: str | ArchSpec, label: str) -> tuple[str, ArchSpec]:
@@ -180,58 +186,20 @@ def train_sr(spec_name_or_spec: str | ArchSpec, train_samples: Sequence[Sample],
         ddp.cleanup()
 
 
-class _Optim:
-    """Generator (+ discriminator) Adam, their cosine schedules and the AMP grad scaler."""
-
-    def __init__(self, model: nn.Module, cfg: SRTrainConfig, use_amp: bool, device: torch.device):
-        gen = (model.generator_parameters() if callable(getattr(model, "generator_parameters", None))
-               else model.parameters())
-        self.gen_params = [p for p in gen if p.requires_grad]  # e.g. EDSR's frozen mean shift
-        kw = dict(lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-        self.opts = {"g": torch.optim.Adam(self.gen_params, **kw)}
-        if callable(getattr(model, "discriminator_step", None)):
-            self.opts["d"] = torch.optim.Adam(
-                [p for p in model.discriminator.parameters() if p.requires_grad], **kw)
-        self.scheds = {k: torch.optim.lr_scheduler.CosineAnnealingLR(
-            o, T_max=cfg.iterations, eta_min=cfg.eta_min) for k, o in self.opts.items()}
-        self.scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
-        self.grad_clip = cfg.grad_clip
-
-    @property
-    def gan(self) -> bool:
-        return "d" in self.opts
-
-    def lr(self) -> float:
-        return self.scheds["g"].get_last_lr()[0]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"optimizers": {k: o.state_dict() for k, o in self.opts.items()},
-                "schedulers": {k: s.state_dict() for k, s in self.scheds.items()},
-                "scaler": self.scaler.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for k in self.opts:
-            self.opts[k].load_state_dict(state["optimizers"][k])
-            self.scheds[k].load_state_dict(state["schedulers"][k])
-        self.scaler.load_state_dict(state["scaler"])
-
-    def backward_step(self, key: str, loss: torch.Tensor, params: list | None = None) -> None:
-        opt = self.opts[key]
-        opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.grad_clip and params:
-            self.scaler.unscale_(opt)  # clip the true gradients, not the loss-scaled ones
-            nn.utils.clip_grad_norm_(params, self.grad_clip)
-        self.scaler.step(opt)
-
-    def end_iteration(self) -> None:
-        self.scaler.update()  # once per iteration, after every optimizer's step (AMP docs)
-        for s in self.scheds.values():
-            s.step()
+def _check_depth(model: nn.Module, name: str, *splits: PairSet | None) -> None:
+    """A model fed ground-truth depth needs it for every training and validation image."""
+    if not getattr(model, "needs_depth", False):
+        return
+    for pairs in splits:
+        if pairs is not None and (pairs.depth_lr is None or pairs.depth_ref_down is None):
+            raise ConfigError(f"train-sr: backend {name!r} takes ground-truth depth "
+                              f"(depth_source='gt') but the data have no depth maps for "
+                              f"every image and its reference; use depth_source=predicted "
+                              f"or none")
 
 
 def _train_step(objective: nn.Module, model: nn.Module, batch: dict[str, torch.Tensor],
-                optim: _Optim, use_amp: bool, needs_ref: bool) -> dict[str, torch.Tensor]:
+                optim: Optimizers, use_amp: bool, needs_ref: bool) -> dict[str, torch.Tensor]:
     dev = batch["lr"].device.type
     with torch.autocast(dev, dtype=torch.float16, enabled=use_amp):
         out = objective(batch)
@@ -261,7 +229,7 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
     needs_ref = spec.needs_reference
 
     prep = dict(degradation=cfg.degradation, seed=cfg.seed, scale=spec.scale,
-                needs_reference=needs_ref)
+                needs_reference=needs_ref, ref_policy=cfg.ref_policy)
     train_pairs = prepare_pairs(train_samples, **prep)
     val_pairs = prepare_pairs(val_samples, **prep) if main else None
     batches = PatchBatches(train_pairs, batch_size=cfg.batch_size, patch_size=cfg.patch_size,
@@ -273,7 +241,8 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
     hparams = effective_hparams(spec, cfg)
     torch.manual_seed(cfg.seed)  # same init on every rank (DDP also broadcasts rank 0's)
     model = spec.build(**hparams).to(device)
-    optim = _Optim(model, cfg, use_amp, device)
+    _check_depth(model, name, train_pairs, val_pairs)
+    optim = Optimizers(model, cfg, use_amp, device)
 
     start, best, best_it, elapsed0 = 0, -math.inf, 0, 0.0
     if resume:
@@ -345,72 +314,6 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
         best_val_psnr=best, best_iteration=best_it, iterations_done=it,
         last_checkpoint=last_path, log_csv=out_dir / "log.csv",
         tensorboard_dir=logger.tb_dir, stopped_early=it < cfg.iterations, model=model)
-
-
-class TrainLogger:
-    """log.csv (+ TensorBoard, + tqdm) on rank 0; loss means over each `log_every` window."""
-
-    COLUMNS = ("iteration", "loss", "lr", "val_psnr", "elapsed")
-
-    def __init__(self, out_dir: Path, start: int, log_every: int, *, enabled: bool,
-                 tensorboard: bool, total: int, progress: bool):
-        self.log_every, self.enabled, self.tb_dir = log_every, enabled, None
-        self.csv_path = out_dir / "log.csv"
-        self._sums: dict[str, torch.Tensor] = {}
-        self._n, self._tb, self._bar, self._csv = 0, None, None, None
-        if not enabled:
-            return
-        kept: list[str] = []
-        if start and self.csv_path.exists():  # drop rows written after the checkpoint
-            kept = [ln for ln in self.csv_path.read_text().splitlines()[1:]
-                    if ln and int(ln.split(",", 1)[0]) <= start]
-        self.csv_path.write_text("\n".join([",".join(self.COLUMNS), *kept]) + "\n")
-        self._csv = self.csv_path.open("a", buffering=1)
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # optional: the CSV carries the same numbers
-                log.warning("tensorboard is not installed; logging to %s only", self.csv_path)
-            else:
-                self.tb_dir = out_dir / "tb"
-                self._tb = SummaryWriter(str(self.tb_dir), purge_step=start or None)
-        if progress:
-            from tqdm import tqdm
-            self._bar = tqdm(total=total, initial=start, desc="train-sr", dynamic_ncols=True)
-
-    def step(self, it: int, out: dict[str, torch.Tensor], lr: float, val_psnr: float | None,
-             elapsed: float, *, force: bool, check_finite: bool) -> None:
-        for k, v in out.items():  # summed on the device: no host sync every step
-            if k != "sr" and v.numel() == 1:
-                self._sums[k] = self._sums.get(k, 0) + v.detach().float()
-        self._n += 1
-        if self._bar is not None:
-            self._bar.update(1)
-        if not (force or it % self.log_every == 0):
-            return
-        means = {k: float(v) / self._n for k, v in self._sums.items()}
-        self._sums, self._n = {}, 0
-        if check_finite and not math.isfinite(means["total"]):
-            raise RuntimeError(f"train-sr: the loss became {means['total']} by iteration {it}; "
-                               f"lower 'lr' or set 'grad_clip'")
-        if not self.enabled:
-            return
-        vp = "" if val_psnr is None else f"{val_psnr:.4f}"
-        self._csv.write(f"{it},{means['total']:.6g},{lr:.6g},{vp},{elapsed:.2f}\n")
-        if self._tb is not None:
-            for k, v in means.items():
-                self._tb.add_scalar(f"train/{k}", v, it)
-            self._tb.add_scalar("train/lr", lr, it)
-            if val_psnr is not None:
-                self._tb.add_scalar("val/psnr_y", val_psnr, it)
-        if self._bar is not None:
-            self._bar.set_postfix(loss=f"{means['total']:.4g}",
-                                  **({"val": f"{val_psnr:.2f}"} if val_psnr is not None else {}))
-
-    def close(self) -> None:
-        for h in (self._csv, self._tb, self._bar):
-            if h is not None:
-                h.close()
 
 
 def _best_meta(name: str, spec: ArchSpec, hparams: dict[str, Any], cfg: SRTrainConfig,
