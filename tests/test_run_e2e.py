@@ -139,3 +139,19 @@ def test_train_per_variant_protocol(bench_json, tmp_path, monkeypatch):
     run_dir = Path(result["files"][0]).parents[1]
     frame = pd.concat(pd.read_csv(p) for p in (run_dir / "rows").glob("*.csv"))
     assert set(frame["protocol"]) == {"train-per-variant"} and set(frame["seed"]) == {0, 1}
+
+
+def test_run_with_reference_backend_gt_depth_records_the_policy(bench_json, tmp_path):
+    """DSRNet+ (tiny) with ground-truth depth and `self` references inside `bench run`: the
+    SR rows carry the policy, the reference-free variants carry none, the manifest says it."""
+    result = _run(bench_json, tmp_path, "--model", "fcn", "--backend", "dsrnet-plus",
+                  "--set", "sr.hparams.dsrnet-plus={depth_source: gt}",
+                  "--set", "sr.ref_policy=self")
+    assert result["summary"]["ref_policy"] == "self"
+    run_dir = Path(result["files"][0]).parents[1]
+    frame = pd.concat(pd.read_csv(p, keep_default_na=False) for p in (run_dir / "rows").glob("*.csv"))
+    policy = frame.groupby("variant")["ref_policy"].unique()
+    assert list(policy["SR:dsrnet-plus"]) == ["self"]
+    assert list(policy["LR"]) == [""] and list(policy["HR"]) == [""]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["config"]["sr"]["ref_policy"] == "self"
