@@ -2,10 +2,11 @@
 
 At LR 112x80 every x4 feature map of DSRNet is 36.7 MB, just above glibc's largest automatic
 mmap threshold (32 MB). With stock settings each such tensor is a fresh mmap that is unmapped
-again when freed, so every forward pays ~9000 page faults per map: DSRNet-S measured 1.64 s
-instead of 1.35 s per forward on the 2-core CPU (benchmarks in the README). PyTorch's CPU
-tuning guide recommends a caching allocator (jemalloc/tcmalloc) for the same reason; raising
-glibc's mmap and trim thresholds with mallopt is the dependency-free equivalent.
+again when freed, so every forward pays ~9000 page faults per map: DSRNet-S measured
+1.73 s instead of 1.36 s per forward on the 2-core CPU (`bench perf backend`, README).
+PyTorch's CPU tuning guide recommends a caching allocator (jemalloc/tcmalloc) for the same
+reason; raising glibc's mmap and trim thresholds with mallopt is the dependency-free
+equivalent.
 
 Cost: up to `threshold` bytes of freed memory may stay mapped to the process instead of going
 back to the OS. Opt out with SEWER_BENCH_STOCK_MALLOC=1.
