@@ -130,7 +130,7 @@ def upscale_cached(backend: SRBackend, sample: Sample, lr: np.ndarray, policy: s
     and, for `needs_depth` backends, the ground-truth depth of LR and Ref."""
     scale = backend.scale
     ref = reference_for(sample, lr, policy, scale) if backend.needs_reference else None
-    depth = depth_for(sample, policy, scale) if getattr(backend, "needs_depth", False) else None
+    depth = depth_for(sample, policy, scale) if backend.needs_depth else None
     fp = backend.fingerprint()
     parts = [fp, context, sample.id, key_of(lr.tobytes()),
              key_of(ref.tobytes()) if ref is not None else "-"]

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from bench.errors import DataError
+
 
 class DegradationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -77,8 +79,6 @@ def depth_down(depth: np.ndarray, scale: int, sample_id: str) -> torch.Tensor:
     Area averaging, not bicubic: depth is a measurement, and an interpolation kernel with
     negative lobes would invent depths at occlusion edges. Exact when the size divides.
     """
-    from bench.errors import DataError
-
     d = np.asarray(depth, dtype=np.float32)
     if d.ndim != 2:
         raise DataError(sample_id, f"depth map must be (H, W), got shape {d.shape}")
