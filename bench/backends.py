@@ -1,57 +1,172 @@
-"""Turn backend names into ready SR backends, and samples into (LR, Ref) inputs.
+"""Backend names -> `ResolvedBackend`s, once, at the boundary; samples -> (LR, Ref, depth).
 
-A learned backend needs weights: an explicit file (`sr.weights.<name>`), else the cached
-result of training it with the profile's budget, else it is trained now and cached (so
-`bench run` works on a fresh machine). Reference policy (recorded with every result):
-- adjacent: the sample's next frame (SynthSewer sequences, SR-folder Ref images);
-- self: the LR image, bicubic-enlarged to Ref size, is its own reference (the paper's choice
-  on Pipe and Sewer-ML, which have no sequences);
-- auto: adjacent when the dataset has references, else self.
+`resolve_backends(names, cfg)` checks everything the config says about SR backends before any
+work starts (one line and exit 2 for a mistake): registered names (did-you-mean), every
+`sr.hparams.<name>` key against the model's constructor, every `sr.weights.<name>` entry
+(registered, an existing file, actually used), and a file for backends that need one. The
+result says where each backend's weights come from:
+- an explicit file (`sr.weights.<name>`);
+- the content-addressed cache, keyed by `weights_key` (architecture variant, overrides, the
+  `sr.train` settings, the training data's fingerprint, degradation, reference policy); a
+  missing entry is trained first (bench/training/harness.py), so `bench run` works on a fresh
+  machine;
+- nothing (fixed backends such as bicubic).
+Everything downstream (plan, executors, eval-sr, plots) takes the resolved objects.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
 import numpy as np
-import torch
 
 from bench.cache import Cache, key_of
-from bench.console import log
 from bench.config import BenchConfig
 from bench.datasets.base import Sample
-from bench.degrade import degrade, depth_down, sample_seed, to_tensor, to_uint8, upsample_to
-from bench.errors import BenchError
-from sr_backends import BACKENDS
-from sr_backends.base import ArchSpec, SRBackend
+from bench.errors import BenchError, ConfigError
+from bench.references import reference_depth, reference_image, resolve_policy
+from bench.registry import did_you_mean
+
+
+@dataclass(frozen=True)
+class ResolvedBackend:
+    name: str
+    spec: Any                      # sr_backends.base.BackendSpec
+    hparams: dict[str, Any] = field(default_factory=dict)   # overrides of spec.hparams
+    weights_file: Path | None = None                          # the user's file
+    weights_key: str | None = None                            # harness-trained weights
+    train_policy: str = "auto"
+
+    @property
+    def needs_reference(self) -> bool:
+        return self.spec.needs_reference
+
+    @property
+    def trained_by_harness(self) -> bool:
+        return self.weights_key is not None
+
+    def weights_stem(self, cache: Cache) -> Path:
+        assert self.weights_key is not None
+        return cache.weights_stem(self.name, self.weights_key)
+
+    def has_weights(self, cache: Cache) -> bool:
+        if not self.trained_by_harness:
+            return True
+        return self.weights_stem(cache).with_suffix(".safetensors").exists()
+
+    def create(self, cache: Cache, device: str, cfg: BenchConfig):
+        """The ready SRBackend; a harness-trained backend must have its weights by now."""
+        weights = self.weights_file
+        if self.trained_by_harness:
+            weights = self.weights_stem(cache).with_suffix(".safetensors")
+            if not weights.exists():
+                raise BenchError(f"backend {self.name!r} has no trained weights: run `bench "
+                                 f"train-sr --backend {self.name}` or pass --set "
+                                 f"sr.weights.{self.name}=FILE")
+        return self.spec.create(self.name, weights=weights, device=device, hparams=self.hparams,
+                                tile=cfg.sr.tile, scale=cfg.degradation.scale)
+
+
+def _check_hparams(cfg: BenchConfig, registry) -> None:
+    for name, overrides in cfg.sr.hparams.items():
+        if name not in registry:
+            raise ConfigError(f"sr.hparams.{name}: unknown backend {name!r}."
+                              f"{did_you_mean(name, registry.names())}")
+        spec = registry.get(name)
+        if spec.kind != "learned":
+            raise ConfigError(f"sr.hparams.{name}: backend {name!r} has no hyper-parameters")
+        known = spec.hparam_names()
+        for key in overrides:
+            if key not in known:
+                raise ConfigError(f"sr.hparams.{name}.{key}: not a hyper-parameter of {name!r}."
+                                  f"{did_you_mean(key, known)} Known: {', '.join(sorted(known))}")
+
+
+def _check_weights(cfg: BenchConfig, names: Sequence[str], registry) -> None:
+    for name, path in cfg.sr.weights.items():
+        if name not in registry:
+            raise ConfigError(f"sr.weights.{name}: unknown backend {name!r}."
+                              f"{did_you_mean(name, registry.names())}")
+        if registry.get(name).kind == "fixed":
+            raise ConfigError(f"sr.weights.{name}: backend {name!r} takes no weights")
+        if name not in names:
+            raise ConfigError(f"sr.weights.{name}={path}: backend {name!r} is not used by this "
+                              f"command (backends: {', '.join(names)}); remove the entry or add "
+                              "the backend")
+        if not Path(path).is_file():
+            raise ConfigError(f"sr.weights.{name}={path}: file not found")
+
+
+def resolve_backends(names: Sequence[str], cfg: BenchConfig) -> list[ResolvedBackend]:
+    """Check the SR part of the config once and resolve every name (see module doc)."""
+    from sr_backends import BACKENDS
+
+    for name in names:
+        BACKENDS.check(name)
+    if len(set(names)) != len(names):
+        raise ConfigError(f"backends listed twice: {', '.join(names)}")
+    _check_hparams(cfg, BACKENDS)
+    _check_weights(cfg, names, BACKENDS)
+    out = []
+    for name in names:
+        spec = BACKENDS.get(name)
+        hparams = {**(spec.tiny if cfg.sr.tiny else {}), **cfg.sr.hparams.get(name, {})}
+        policy = cfg.sr.ref_policy if spec.needs_reference else "auto"
+        weights = cfg.sr.weights.get(name)
+        if spec.kind == "file" and weights is None:
+            raise ConfigError(f"backend {name!r} needs a local checkpoint: --set "
+                              f"sr.weights.{name}=/path/to/model.pth")
+        key = weights_key(name, hparams, policy, cfg) if spec.kind == "learned" and weights is None \
+            else None
+        out.append(ResolvedBackend(name, spec, hparams if spec.kind == "learned" else {},
+                                   Path(weights) if weights is not None else None, key, policy))
+    return out
+
+
+def sr_training_data(cfg: BenchConfig):
+    """The dataset learned backends train on. A generated one is opened without a test split:
+    how many frames `eval-sr` scores is not part of what the weights are."""
+    from bench.datasets import open_dataset
+
+    t = cfg.sr.train
+    return open_dataset(cfg.data.sr_dataset, seed=cfg.data.seed, n_train=t.n_train,
+                        n_val=t.n_val, n_test=0, data_root=cfg.data.sr_data_root)
+
+
+def weights_key(name: str, hparams: dict[str, Any], policy: str, cfg: BenchConfig) -> str:
+    """What determines trained weights: variant, overrides, training settings, data, policy."""
+    parts = [name, sorted(hparams.items()), cfg.sr.train.model_dump_json(),
+             sr_training_data(cfg).fingerprint(), cfg.degradation.fingerprint()]
+    if policy != "auto":
+        parts.append(f"ref_policy={policy}")
+    return key_of(*parts)
 
 
 def make_lr(sample: Sample, cfg: BenchConfig) -> np.ndarray:
+    from bench.degrade import degrade, sample_seed
+
     if sample.lr is not None:
         return sample.lr
     return degrade(sample.hr, cfg.degradation, sample_seed(cfg.data.seed, sample.id))
 
 
-def ref_policy_for(samples: list[Sample], cfg: BenchConfig) -> str:
-    has_refs = bool(samples) and all(s.refs for s in samples)
-    policy = cfg.sr.ref_policy
-    if policy == "auto":
-        return "adjacent" if has_refs else "self"
-    if policy == "adjacent" and not has_refs:
-        raise BenchError(f"sr.ref_policy=adjacent but dataset {cfg.data.dataset!r} has no "
-                         "reference images; use ref_policy=self or auto")
-    return policy
+def ref_policy_for(samples: Sequence[Sample], cfg: BenchConfig) -> str:
+    return resolve_policy(cfg.sr.ref_policy, samples, f"dataset {cfg.data.dataset!r}")
 
 
-def reference_for(sample: Sample, lr: np.ndarray, policy: str, scale: int) -> np.ndarray:
-    if policy == "adjacent":
-        return sample.refs[0]
-    h, w = lr.shape[:2]
-    return to_uint8(upsample_to(to_tensor(lr), (h * scale, w * scale)))
+def sr_context(dataset_fingerprint: str, cfg: BenchConfig, policy: str) -> str:
+    """What, besides the backend and the sample, determines an SR output: the data, the
+    degradation and the reference policy. The one definition of the SR-cache context."""
+    return f"{dataset_fingerprint}|{cfg.degradation.fingerprint()}|{policy}"
 
 
-def depth_for(sample: Sample, policy: str, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+def depth_for(sample: Sample, policy: str, scale: int):
     """Ground-truth depth of the LR and of the Ref, area-downsampled to LR size, (1,1,h,w)
     metres each; with the `self` policy the Ref is the frame itself, so is its depth."""
-    ref_depth = sample.depth if policy == "self" else \
-        (sample.ref_depths[0] if sample.ref_depths else None)
+    from bench.degrade import depth_down
+
+    ref_depth = reference_depth(sample, policy)
     if sample.depth is None or ref_depth is None:
         what = "depth map" if sample.depth is None else "reference depth map"
         raise BenchError(f"sample {sample.id!r} has no {what}, but the backend takes "
@@ -61,86 +176,42 @@ def depth_for(sample: Sample, policy: str, scale: int) -> tuple[torch.Tensor, to
             depth_down(ref_depth, scale, sample.id)[None])
 
 
-def _spec(name: str) -> ArchSpec | type[SRBackend]:
-    return BACKENDS.get(name)
+def _inputs(backend, sample: Sample, lr: np.ndarray, policy: str):
+    scale = backend.scale
+    ref = reference_image(sample, lr, policy, scale) if backend.needs_reference else None
+    depth = depth_for(sample, policy, scale) if backend.needs_depth else None
+    return ref, depth
 
 
-def is_learned(name: str) -> bool:
-    return isinstance(_spec(name), ArchSpec)
-
-
-def weights_key(name: str, cfg: BenchConfig) -> str:
-    """What determines trained weights: architecture variant, overrides, budget, data."""
-    from bench.datasets import open_dataset
-
-    budget = cfg.sr.train
-    data = open_dataset(cfg.data.sr_dataset, seed=cfg.data.seed, n_train=budget.n_train,
-                        n_val=budget.n_val, n_test=budget.n_test, data_root=cfg.data.sr_data_root)
-    from bench.train import backend_overrides, train_ref_policy
-
-    parts = [name, sorted(backend_overrides(name, cfg).items()), budget.model_dump_json(),
-             data.fingerprint(), cfg.degradation.fingerprint()]
-    policy = train_ref_policy(name, cfg)
-    if policy != "auto":  # only then: keys of SISR weights (and of auto) stay as they were
-        parts.append(f"ref_policy={policy}")
+def sr_cache_key(backend, sample: Sample, lr: np.ndarray, policy: str, context: str,
+                 inputs: tuple | None = None) -> str:
+    """The SR cache key of one output: backend fingerprint, context, sample, exact inputs."""
+    ref, depth = inputs if inputs is not None else _inputs(backend, sample, lr, policy)
+    parts = [backend.fingerprint(), context, sample.id, key_of(lr.tobytes()),
+             key_of(ref.tobytes()) if ref is not None else "-"]
+    if depth is not None:  # only then, so keys of depth-free backends stay as they were
+        parts.append(key_of(*(d.numpy().tobytes() for d in depth)))
     return key_of(*parts)
 
 
-def resolve_backend(name: str, cfg: BenchConfig, cache: Cache, device: str,
-                    train_if_missing: bool = True) -> SRBackend:
-    target = _spec(name)
-    if not isinstance(target, ArchSpec):
-        if name == "external":
-            path = cfg.sr.weights.get("external")
-            if path is None:
-                raise BenchError("backend 'external' needs a local checkpoint: "
-                                 "--set sr.weights.external=/path/to/model.pth")
-            return target(weights=path, device=device)
-        return target(scale=cfg.degradation.scale)
-    from sr_backends.learned import LearnedBackend
-
-    weights = cfg.sr.weights.get(name)
-    if weights is None:
-        stem = cache.weights_stem(name, weights_key(name, cfg))
-        if stem.with_suffix(".safetensors").exists():
-            cache.count("weights_hit")
-        elif train_if_missing:
-            cache.count("weights_trained")
-            log(f"[bold]{name}[/] has no trained weights for this profile/data yet: training it "
-                f"now ({cfg.sr.train.iterations} iterations, cached for next time)")
-            from bench.train import train_backend
-
-            train_backend(name, cfg, stem, device)
-        else:
-            raise BenchError(f"backend {name!r} has no trained weights: run `bench train-sr "
-                             f"--backend {name}` or pass --set sr.weights.{name}=FILE")
-        weights = stem.with_suffix(".safetensors")
-    from bench.train import backend_overrides
-
-    return LearnedBackend(name, target, weights, device=device,
-                          hparams=backend_overrides(name, cfg), tile=cfg.sr.tile)
-
-
-@torch.inference_mode()
-def upscale_cached(backend: SRBackend, sample: Sample, lr: np.ndarray, policy: str,
+def upscale_cached(backend, sample: Sample, lr: np.ndarray, policy: str,
                    cache: Cache, context: str) -> np.ndarray:
     """SR output of one sample, from the cache when this exact input was upscaled before.
 
     The backend gets what it declares it needs: a Ref chosen by `policy` (adjacent | self)
     and, for `needs_depth` backends, the ground-truth depth of LR and Ref."""
-    scale = backend.scale
-    ref = reference_for(sample, lr, policy, scale) if backend.needs_reference else None
-    depth = depth_for(sample, policy, scale) if backend.needs_depth else None
+    import torch
+
+    from bench.degrade import to_tensor, to_uint8
+
+    ref, depth = inputs = _inputs(backend, sample, lr, policy)
     fp = backend.fingerprint()
-    parts = [fp, context, sample.id, key_of(lr.tobytes()),
-             key_of(ref.tobytes()) if ref is not None else "-"]
-    if depth is not None:  # only then, so keys of depth-free backends stay as they were
-        parts.append(key_of(*(d.numpy().tobytes() for d in depth)))
-    key = key_of(*parts)
+    key = sr_cache_key(backend, sample, lr, policy, context, inputs)
     hit = cache.get_sr(fp, key)
     if hit is not None:
         return hit
-    ref_t = to_tensor(ref) if ref is not None else None
-    out = to_uint8(backend.upscale(to_tensor(lr), ref_t, depth))
+    with torch.inference_mode():
+        ref_t = to_tensor(ref) if ref is not None else None
+        out = to_uint8(backend.upscale(to_tensor(lr), ref_t, depth))
     cache.put_sr(fp, key, out)
     return out

@@ -52,6 +52,9 @@ class Cache:
         self.stats["sr_miss"] += 1
         return None
 
+    def has_sr(self, backend_fp: str, key: str) -> bool:
+        return self._sr_path(backend_fp, key).exists()
+
     def put_sr(self, backend_fp: str, key: str, image: np.ndarray) -> None:
         with atomic.atomic_path(self._sr_path(backend_fp, key), suffix=".npy") as tmp:
             np.save(tmp, image, allow_pickle=False)
@@ -62,6 +65,27 @@ class Cache:
 
     def task_dir(self, key: str) -> Path:
         return self.root / "task" / key
+
+    def publish_dir(self, final: Path, write) -> Path:
+        """Create the directory `final` as a whole: `write(tmp_dir)` fills a uniquely named
+        temporary sibling, which is then renamed into place. A reader never sees a partial
+        directory; when two writers race, the first rename wins and the other's copy is
+        discarded (both computed the same content-addressed result)."""
+        import shutil
+        import tempfile
+
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+        try:
+            write(tmp)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not final.is_dir():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return final
 
     def count(self, event: str) -> None:
         self.stats[event] += 1

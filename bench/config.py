@@ -7,7 +7,6 @@ with a did-you-mean, so a typo never silently falls back to a default.
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from pathlib import Path
@@ -16,10 +15,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bench.degrade import DegradationConfig
+from bench.degrade_config import DegradationConfig
 from bench.errors import ConfigError
+from bench.paths import config_dir
+from bench.registry import did_you_mean
+from bench.training.config import SRTrainSettings
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = config_dir()
 PROFILES = ("smoke", "quick", "paper")
 
 
@@ -28,7 +30,7 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    dataset: str = "synthsewer-pipe"
+    dataset: str = Field("synthsewer-pipe", description="the task's dataset (default: the task's)")
     sr_dataset: str = Field("synthsewer-sr", description="dataset SR backends are trained on")
     data_root: Path | None = None
     sr_data_root: Path | None = None
@@ -38,16 +40,9 @@ class DataConfig(_Strict):
     seed: int = 0
 
 
-class SRTrainBudget(_Strict):
-    """How much `bench run`/`train-sr` trains a learned backend that has no weights yet."""
+class SREvalConfig(_Strict):
+    """How `bench eval-sr` sizes a generated SR dataset's test split (not part of any key)."""
 
-    iterations: int = Field(2000, ge=1)
-    batch_size: int = Field(16, ge=1)
-    patch_size: int | None = Field(32, ge=8, description="LR patch side; null = whole frames")
-    lr: float = Field(2e-4, gt=0)
-    val_every: int = Field(250, ge=1)
-    n_train: int = Field(96, ge=1)
-    n_val: int = Field(8, ge=1)
     n_test: int = Field(16, ge=1)
 
 
@@ -56,37 +51,53 @@ class SRConfig(_Strict):
     weights: dict[str, Path] = Field(default_factory=dict,
                                      description="backend name -> local weights file")
     ref_policy: Literal["auto", "adjacent", "self"] = "auto"
-    train: SRTrainBudget = Field(default_factory=SRTrainBudget)
+    train: SRTrainSettings = Field(default_factory=SRTrainSettings)
+    eval: SREvalConfig = Field(default_factory=SREvalConfig)
     hparams: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                               description="backend name -> hparam overrides")
-    tile: int | None = Field(None, description="LR tile size for SR inference (None = whole)")
+    tile: int | None = Field(None, ge=1, description="LR tile size for SR inference (None = whole)")
     tiny: bool = Field(False, description="use each learned backend's test-size variant (smoke)")
 
 
 class TaskConfig(_Strict):
-    name: Literal["segmentation"] = "segmentation"
-    models: list[str] = Field(default_factory=lambda: ["fcn", "deeplabv3plus"])
+    name: str = "segmentation"
+    models: list[str] = Field(default_factory=list, description="task models (the task's own list)")
     protocol: Literal["train-on-hr", "train-per-variant"] = "train-on-hr"
     size: Literal["tiny", "small", "full"] = "small"
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(8, ge=2)
     lr: float = Field(1e-3, gt=0)
     image_size: int = Field(256, ge=16)
+    model_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="model name -> overrides of the fit settings above")
+
+
+class ExecutorConfig(_Strict):
+    """Where groups of cells run. `ray` needs the optional extra `.[ray]`."""
+
+    name: Literal["local", "ray"] = "local"
+    address: str | None = Field(None, description="ray: 'auto', HOST:PORT, or null = start a "
+                                                  "local cluster for this run")
+    num_cpus: int = Field(0, ge=0, description="ray: CPUs per group (0 = the run's threads)")
+    num_gpus: float = Field(0.0, ge=0, description="ray: GPUs per group")
+    max_retries: int = Field(2, ge=0, description="ray: retries of a group whose worker died")
 
 
 class BenchConfig(_Strict):
     profile: Literal["smoke", "quick", "paper"] = "quick"
     seeds: list[int] = Field(default_factory=lambda: [0])
     device: str = "auto"
-    threads: int | None = None
+    threads: int | None = Field(None, ge=1)
     out: Path = Path("results/runs")
     cache_dir: Path | None = None
     data: DataConfig = Field(default_factory=DataConfig)
     degradation: DegradationConfig = Field(default_factory=DegradationConfig)
     sr: SRConfig = Field(default_factory=SRConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
-    def fingerprint(self, *, exclude: tuple[str, ...] = ("out", "device", "threads")) -> str:
+    def fingerprint(self, *, exclude: tuple[str, ...] = ("out", "device", "threads",
+                                                         "executor")) -> str:
         data = self.model_dump(mode="json", exclude=set(exclude))
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -107,11 +118,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: dict[str, Any], over: dict[str, Any], source: str = "") -> dict[str, Any]:
+    """Deep merge; with `source` (a --set), a value that would replace a whole section is
+    refused instead of silently wiping the section (`--set task=5`)."""
     out = dict(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = _merge(out[key], value, source)
+        elif source and isinstance(out.get(key), dict) and out[key] and not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key!r} is a section (keys: "
+                              f"{', '.join(map(str, out[key]))}); set one of its keys, "
+                              f"e.g. {key}.{next(iter(out[key]))}=...")
         else:
             out[key] = value
     return out
@@ -145,28 +162,50 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            lines.append(f"unknown config key {key!r}{hint}")
+            lines.append(f"unknown config key {key!r}.{did_you_mean(key, known, n=1, cutoff=0.6)}")
         else:
             lines.append(f"config key {key!r}: {err['msg']} (got {err.get('input')!r})")
     return ConfigError(f"{source}: " + "; ".join(lines))
 
 
+def _task_name(direct: dict[str, Any], overrides: list[dict[str, Any]], user: dict[str, Any],
+               defaults: dict[str, Any]) -> str:
+    """The task decides which configs/tasks/<task>.yaml joins the merge: later sources win."""
+    name = (defaults.get("task") or {}).get("name", "segmentation")
+    for layer in [user, *overrides]:
+        task = layer.get("task")
+        if isinstance(task, dict) and "name" in task:
+            name = task["name"]
+    name = direct.get("task.name") or name
+    from tasks import TASKS
+
+    if not isinstance(name, str) or name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}.{did_you_mean(str(name), TASKS.names())} "
+                          f"Known: {', '.join(TASKS.names())}")
+    return name
+
+
 def load_config(profile: str | None = None, config_file: Path | None = None,
                 overrides: list[str] | tuple[str, ...] = (), **direct: Any) -> BenchConfig:
-    """Merge defaults, profile, file and overrides, then validate once."""
+    """Merge, then validate once. Later wins: configs/defaults.yaml < configs/tasks/<task>.yaml
+    < configs/profiles/<profile>.yaml < the task file's `profiles.<profile>` < --config FILE
+    < --set key=value < the command's own options."""
     data = _read_yaml(CONFIG_DIR / "defaults.yaml")
     user = _read_yaml(config_file) if config_file else {}
+    parsed = [parse_override(text) for text in overrides]
     profile = profile or user.get("profile") or data.get("profile", "quick")
     if profile not in PROFILES:
-        close = difflib.get_close_matches(str(profile), PROFILES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown profile {profile!r}.{hint} Known: {', '.join(PROFILES)}")
+        raise ConfigError(f"unknown profile {profile!r}.{did_you_mean(str(profile), PROFILES)} "
+                          f"Known: {', '.join(PROFILES)}")
+    task = _task_name(direct, parsed, user, data)
+    task_file = _read_yaml(CONFIG_DIR / "tasks" / f"{task}.yaml")
+    task_profiles = task_file.pop("profiles", {}) or {}
+    data = _merge(data, task_file)
     data = _merge(data, _read_yaml(CONFIG_DIR / "profiles" / f"{profile}.yaml"))
+    data = _merge(data, task_profiles.get(profile) or {})
     data = _merge(data, user)
-    for text in overrides:
-        data = _merge(data, parse_override(text))
+    for text, over in zip(overrides, parsed):
+        data = _merge(data, over, source=f"--set {text}")
     for key, value in direct.items():
         if value is not None:
             data = _merge(data, _nested(key, value))

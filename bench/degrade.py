@@ -18,22 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
 
+from bench.degrade_config import DegradationConfig  # noqa: F401 (re-export; torch-free home)
 from bench.errors import DataError
-
-
-class DegradationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    scale: int = Field(4, ge=1, le=8, description="downsampling factor")
-    blur_sigma: float = Field(0.0, ge=0.0, description="Gaussian blur sigma (HR pixels); 0 = off")
-    noise_sigma: float = Field(0.0, ge=0.0, description="Gaussian noise sigma on the 0-255 scale; 0 = off")
-    jpeg_quality: int = Field(0, ge=0, le=100, description="JPEG quality; 0 = no JPEG round-trip")
-
-    def fingerprint(self) -> str:
-        text = f"bicubic-aa-torch|{self.model_dump_json()}"
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:

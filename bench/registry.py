@@ -7,9 +7,26 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Any, Generic, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
+
+
+def did_you_mean(name: str, known: Iterable[str], n: int = 3, cutoff: float = 0.5) -> str:
+    """" Did you mean 'x', 'y'?" for the names in `known` close to `name`, else "".
+
+    The one did-you-mean of the project (registries, config keys, CLI choices); the leading
+    space lets callers append it to a sentence: f"unknown model {name!r}.{did_you_mean(...)}".
+    """
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=n, cutoff=cutoff)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def load_target(target: str) -> Any:
+    """Import "package.module:attr" (or a bare "package.module") and return the object."""
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr) if attr else module
 
 
 class UnknownNameError(KeyError):
@@ -17,9 +34,8 @@ class UnknownNameError(KeyError):
 
     def __init__(self, kind: str, name: str, known: list[str]):
         self.kind, self.name, self.known = kind, name, known
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        super().__init__(f"unknown {kind} {name!r}.{hint} Known: {', '.join(known)}")
+        super().__init__(f"unknown {kind} {name!r}.{did_you_mean(name, known)} "
+                         f"Known: {', '.join(known)}")
 
     def __str__(self) -> str:  # KeyError quotes its message otherwise
         return self.args[0]
@@ -57,9 +73,7 @@ class Registry(Generic[T]):
         return name
 
     def get(self, name: str) -> Any:
-        module_name, _, attr = self.target(name).partition(":")
-        module = importlib.import_module(module_name)
-        return getattr(module, attr) if attr else module
+        return load_target(self.target(name))
 
     def __contains__(self, name: object) -> bool:
         return name in self._targets

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from bench.backends import make_lr, ref_policy_for, resolve_backend, upscale_cached
+from bench.backends import ResolvedBackend, make_lr, ref_policy_for, sr_context, upscale_cached
 from bench.cache import Cache
 from bench.config import BenchConfig
 from bench.metrics.image_quality import quality_row
@@ -21,17 +21,19 @@ from bench.store import ResultStore, Row, cell_id
 QUALITY_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 
 
-def evaluate_sr(cfg: BenchConfig, backends: list[str], dataset, store: ResultStore, cache: Cache,
-                device: str, split: str = "test", progress: bool = True) -> pd.DataFrame:
-    samples = list(dataset.split(split))
+def evaluate_sr(cfg: BenchConfig, backends: list[ResolvedBackend], dataset, store: ResultStore,
+                cache: Cache, device: str, split: str = "test", progress: bool = True) -> pd.DataFrame:
+    """Backends must have their weights (the command trains missing ones first)."""
+    samples = dataset.split(split)
     policy = ref_policy_for(samples, cfg)
     scale = cfg.degradation.scale
-    context = f"{dataset.fingerprint()}|{cfg.degradation.fingerprint()}|{policy}"
-    for name in backends:
+    context = sr_context(dataset.fingerprint(), cfg, policy)
+    for resolved in backends:
+        name = resolved.name
         cell = cell_id("sr", dataset.name, split, name)
         if store.has_cell(cell):
             continue
-        backend = resolve_backend(name, cfg, cache, device)
+        backend = resolved.create(cache, device, cfg)
         per_image = []
         for sample in tqdm(samples, desc=f"eval-sr {name}", disable=not progress, leave=False):
             lr = make_lr(sample, cfg)
@@ -44,7 +46,7 @@ def evaluate_sr(cfg: BenchConfig, backends: list[str], dataset, store: ResultSto
         rows.append(Row(store.run_id, dataset.name, "sr", name, f"SR:{name}", "all", "n_images",
                         float(len(per_image))))
         store.append(cell, rows)
-    return summarize(store.load(), backends)
+    return summarize(store.load(), [b.name for b in backends])
 
 
 def summarize(frame: pd.DataFrame, backends: list[str] | None = None) -> pd.DataFrame:

@@ -8,6 +8,9 @@ drift in the load of a shared machine biases each row's ratio as little as possi
 
     python benchmarks/bench_backends.py [--lr-size 64x64] [--repeats 3] [--threads N] [--json]
 
+--lr-size is WIDTHxHEIGHT, as everywhere in the bench (bench.sizes.parse_size); the JSON's
+"lr_size" is [height, width], like `bench cost --json`.
+
 LR 64x64 by default because full ATD is slow on a CPU (it is ~3.5x RCAN's MACs).
 """
 from __future__ import annotations
@@ -24,9 +27,8 @@ def run(backends: list[str], lr_size: tuple[int, int], repeats: int, warmup: int
         threads: int | None, device: str) -> dict[str, Any]:
     import torch
 
-    from bench.metrics.cost import (
-        achieved_ratio, cost_report, dense_conv_gmacs_per_s, torch_threads,
-    )
+    from bench.metrics.cost import cost_report
+    from bench.metrics.counting import achieved_ratio, dense_conv_gmacs_per_s, torch_threads
 
     def ceiling() -> float:
         return dense_conv_gmacs_per_s(64, lr_size, repeats=max(repeats, 3), warmup=warmup,
@@ -62,8 +64,10 @@ def run(backends: list[str], lr_size: tuple[int, int], repeats: int, warmup: int
 
 
 def format_table(result: dict[str, Any]) -> str:
+    from bench.sizes import format_size
+
     lines = [
-        f"LR {result['lr_size'][0]}x{result['lr_size'][1]}, batch 1, {result['device']}, "
+        f"LR {format_size(result['lr_size'])}, batch 1, {result['device']}, "
         f"{result['threads']} threads, {result['precision']}, median of {result['repeats']} "
         "warm repeats; ceiling = dense 3x3 conv 64->64 at the same size, measured just "
         "before and after each backend (mean used)",
@@ -81,15 +85,22 @@ def format_table(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backends", nargs="+", default=DEFAULT_BACKENDS)
-    p.add_argument("--lr-size", default="64x64", help="HxW of the LR input (default 64x64)")
+    p.add_argument("--lr-size", default="64x64",
+                   help="WIDTHxHEIGHT of the LR input (default 64x64)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
-    h, w = (int(v) for v in args.lr_size.lower().split("x"))
-    result = run(args.backends, (h, w), args.repeats, args.warmup, args.threads, args.device)
+    from bench.errors import BenchError
+    from bench.sizes import parse_size
+
+    try:
+        lr_size = parse_size(args.lr_size, "--lr-size")
+    except BenchError as e:
+        p.error(str(e))
+    result = run(args.backends, lr_size, args.repeats, args.warmup, args.threads, args.device)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 

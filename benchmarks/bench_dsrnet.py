@@ -15,6 +15,10 @@ import argparse
 import json
 from typing import Any
 
+# The same network fed with depth (the authors' timing reads depth from files: the targets'
+# row), and with the depth U-Net predicting it (depth_source="predicted", the default).
+PERF_ROWS = {"without_unet": {"depth_source": "gt"}, "with_unet": {"depth_source": "predicted"}}
+
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -25,18 +29,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--default-malloc", action="store_true",
                    help="time with glibc's default allocator settings (see bench/allocator.py)")
     args = p.parse_args(argv)
+    from bench.perf import backend_perf, peak_memory, probe_perf
     from sr_backends.dsrnet.cost import dsrnet_cost_report
-    from sr_backends.dsrnet.perf import backend_perf, matching_perf, peak_memory
+    from sr_backends.dsrnet.matching import perf_probe
 
     what, variants = args.what.split(","), args.variants.split(",")
     out: dict[str, Any] = {}
     if "cost" in what:
         out["cost"] = {v: dsrnet_cost_report(v) for v in variants}
     if "matching" in what:
-        out["matching"] = matching_perf(repeats=max(3, args.repeats), threads=args.threads)
+        out["matching"] = probe_perf(perf_probe, repeats=max(3, args.repeats),
+                                     threads=args.threads)
     if "backend" in what:
         rows = {v: backend_perf(v, repeats=args.repeats, threads=args.threads, memory=False,
-                                tuned_malloc=not args.default_malloc) for v in variants}
+                                tuned_malloc=not args.default_malloc, rows=PERF_ROWS)
+                for v in variants}
         out["backend"] = rows
         if {"dsrnet-plus", "dsrnet-s"} <= rows.keys():
             t, s = rows["dsrnet-plus"], rows["dsrnet-s"]
@@ -44,8 +51,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 k: s[k]["latency_s"] / t[k]["latency_s"] for k in ("without_unet", "with_unet")
                 if k in s and k in t}
     if "memory" in what:
-        out["memory_lr448x320"] = {v: peak_memory(v, (320, 448), "gt", args.threads)
-                                   for v in variants}
+        out["memory_lr448x320"] = {v: peak_memory(v, (320, 448), PERF_ROWS["without_unet"],
+                                               args.threads) for v in variants}
     print(json.dumps(out, indent=1, default=str))
     return out
 

@@ -1,14 +1,14 @@
 """Pluggable SR backends. Adding one = one module + one line in BACKENDS below.
 
-Entries point either at an `SRBackend` subclass (non-learned, e.g. bicubic) or at an
-`ArchSpec` (learned; weights come from `bench train-sr` or a local file).
+Every entry is a `BackendSpec` (sr_backends/base.py); its `kind` says where weights come from
+(learned: the harness's trainer or a local file; fixed: none; file: a checkpoint the user passes).
 """
 from bench.registry import Registry
 
 BACKENDS: Registry = Registry(
     "backend",
     {
-        "bicubic": "sr_backends.bicubic:BicubicBackend",
+        "bicubic": "sr_backends.bicubic:SPEC",
         "edsr": "sr_backends.edsr:EDSR_PAPER",
         "edsr-baseline": "sr_backends.edsr:EDSR_BASELINE",
         "edsr-large": "sr_backends.edsr:EDSR_LARGE",
@@ -18,7 +18,7 @@ BACKENDS: Registry = Registry(
         "dsrnet": "sr_backends.dsrnet:DSRNET_SPEC",
         "dsrnet-plus": "sr_backends.dsrnet:DSRNET_PLUS_SPEC",
         "dsrnet-s": "sr_backends.dsrnet:DSRNET_S_SPEC",
-        "external": "sr_backends.external:ExternalBackend",
+        "external": "sr_backends.external:SPEC",
     },
     {
         "bicubic": "bicubic x4 interpolation (torch, a=-0.75), no learning",
@@ -31,6 +31,6 @@ BACKENDS: Registry = Registry(
         "dsrnet": "DSRNet teacher: depth-guided reference-based SR, all losses",
         "dsrnet-plus": "DSRNet+ teacher trained with L_rec + L_dep only (best PSNR)",
         "dsrnet-s": "DSRNet-S student (2 residual blocks per encoder level)",
-        "external": "any local checkpoint spandrel recognises (--set backend_weights=FILE)",
+        "external": "any local checkpoint spandrel recognises (--set sr.weights.external=FILE)",
     },
 )

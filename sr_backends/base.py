@@ -1,19 +1,32 @@
-"""The SR backend interface (inference only) and the spec of a learned architecture.
+"""The SR backend interface (inference only) and the one kind of registry entry, `BackendSpec`.
 
 `SRBackend.upscale(lr, ref=None, depth=None)` takes BCHW float tensors in [0, 1] and returns
 the x`scale` output, also in [0, 1]. Reference-based backends (`needs_reference`) take a Ref of
 HR size; backends that consume ground-truth depth (`needs_depth`, e.g. DSRNet with
 depth_source="gt") also take `depth` = (depth of the LR, depth of the Ref downsampled to LR
-size), each (B, 1, h, w) in metres. `fingerprint()` identifies architecture + hyper-parameters + weights,
-so the SR-output cache can be content-addressed by it.
+size), each (B, 1, h, w) in metres. `fingerprint()` identifies architecture + hyper-parameters
++ weights, so the SR-output cache can be content-addressed by it.
+
+Every `BACKENDS` entry is a `BackendSpec`; its `kind` says where weights come from:
+- "learned": `build(**hparams)` returns an nn.Module; weights come from the harness's trainer
+  (cached) or a local file (`sr.weights.<name>`);
+- "fixed": `build(scale=...)` returns a ready SRBackend (no weights, e.g. bicubic);
+- "file": `build(weights, device=..., expected_scale=...)` returns an SRBackend from a local
+  checkpoint the user must pass (`sr.weights.<name>`), e.g. `external`.
+The harness resolves a name once (bench/backends.py) and calls `create`; nothing outside a
+backend's module names it.
 """
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Literal
 
 import torch
+
+from bench.errors import BenchError
 
 
 class SRBackend(ABC):
@@ -33,23 +46,66 @@ class SRBackend(ABC):
 
 
 @dataclass(frozen=True)
-class ArchSpec:
-    """A learned SR architecture variant: how to build it and what it needs.
+class BackendSpec:
+    """One registry entry: how to make a backend and what it needs.
 
-    `build(**hparams)` returns an nn.Module whose forward is `forward(lr)` for SISR models or
-    `forward(lr, ref, ...)` for reference-based ones. Variants of one architecture (e.g. EDSR
-    baseline / paper / large) are separate specs with different `hparams`.
+    Variants of one architecture (e.g. EDSR baseline / paper / large) are separate specs with
+    different `hparams`.
     """
 
     arch: str
-    build: Callable[..., torch.nn.Module]
+    build: Callable[..., Any]
     hparams: dict[str, Any] = field(default_factory=dict)
     needs_reference: bool = False
     scale: int = 4
     description: str = ""
+    kind: Literal["learned", "fixed", "file"] = "learned"
     # Hyper-parameter overrides giving a tiny variant of the same code path, so tests build and
     # run every registered spec in well under a second (empty: the tests use `hparams`).
     tiny: dict[str, Any] = field(default_factory=dict)
     # Published figures the full variant must reproduce: "params" (count) and/or
     # "paper_gflops" (the paper's counter at LR 128x128); tests check what is present.
     reference: dict[str, float] = field(default_factory=dict)
+    # The constructor whose keyword arguments `sr.hparams.<name>` may also set (when `build`
+    # only forwards **kwargs); None: only the keys of `hparams` (and build's own keywords).
+    model_class: Any = None
+    # Optional "module:attr" of a function (name, spec, hparams, lr_size, ref_size) -> dict
+    # adding model-specific cost accounting to `bench cost` (e.g. DSRNet's U-Net split).
+    cost_breakdown: str = ""
+
+    @property
+    def trainable(self) -> bool:
+        return self.kind == "learned"
+
+    def hparam_names(self) -> set[str]:
+        """Keys `sr.hparams.<name>` may set: the spec's own, plus the constructor's keywords."""
+        names = set(self.hparams)
+        classes = [c for c in getattr(self.model_class, "__mro__", ()) if "__init__" in vars(c)]
+        for fn in [self.build] + [vars(c)["__init__"] for c in classes if c is not object]:
+            try:
+                params = inspect.signature(fn).parameters.values()
+            except (TypeError, ValueError):  # builtins without a signature
+                continue
+            names |= {p.name for p in params if p.name != "self" and p.kind in
+                      (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        return names
+
+    def create(self, name: str, *, weights: Path | str | None = None, device: str = "cpu",
+               hparams: dict[str, Any] | None = None, tile: int | None = None,
+               scale: int | None = None, allow_random: bool = False) -> SRBackend:
+        """A ready, inference-only backend."""
+        if self.kind == "fixed":
+            return self.build(scale=scale or self.scale)
+        if self.kind == "file":
+            if weights is None:
+                raise BenchError(f"backend {name!r} needs a local checkpoint: "
+                                 f"--set sr.weights.{name}=/path/to/model.pth")
+            return self.build(weights, device=device, expected_scale=scale or self.scale)
+        from sr_backends.learned import LearnedBackend
+
+        return LearnedBackend(name, self, weights, device=device, tile=tile, hparams=hparams,
+                              allow_random=allow_random)
+
+
+# The learned specs predate the other kinds; the name stays for them.
+ArchSpec = BackendSpec

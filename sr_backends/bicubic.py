@@ -11,7 +11,7 @@ import hashlib
 import torch
 
 from bench.degrade import upsample_to
-from sr_backends.base import SRBackend
+from sr_backends.base import BackendSpec, SRBackend
 
 
 class BicubicBackend(SRBackend):
@@ -28,3 +28,7 @@ class BicubicBackend(SRBackend):
 
     def fingerprint(self) -> str:
         return hashlib.sha256(f"bicubic|torch-a=-0.75|x{self.scale}".encode()).hexdigest()[:16]
+
+
+SPEC = BackendSpec(arch="bicubic", build=BicubicBackend, kind="fixed",
+                   description="bicubic x4 interpolation (torch, a=-0.75), no learning")

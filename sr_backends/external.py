@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from bench.errors import BenchError
-from sr_backends.base import SRBackend
+from sr_backends.base import BackendSpec, SRBackend
 from sr_backends.weights import sha256_file
 
 
@@ -66,3 +66,8 @@ class ExternalBackend(SRBackend):
         with torch.inference_mode():
             out = self.descriptor(x)
         return out.clamp(0.0, 1.0).to(lr.device)
+
+
+SPEC = BackendSpec(arch="external", build=ExternalBackend, kind="file",
+                   description="any local checkpoint spandrel recognises "
+                               "(--set sr.weights.external=FILE)")

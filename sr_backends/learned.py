@@ -130,20 +130,14 @@ class LearnedBackend(SRBackend):
 def load_backend(name: str, weights: Path | str | None = None,
                  weights_dir: Path | str | None = None, device: str = "cpu",
                  tile: int | None = None, allow_random: bool = False) -> SRBackend:
-    """Registry name -> ready backend. ArchSpecs take `weights`, else
-    `<weights_dir>/<name>.safetensors` when that exists; `external` needs `weights`."""
+    """Registry name -> ready backend (a convenience for scripts; the harness resolves names
+    once in bench/backends.py). A learned spec without `weights` takes
+    `<weights_dir>/<name>.safetensors` when that exists."""
     from sr_backends import BACKENDS
 
-    entry = BACKENDS.get(name)
-    if isinstance(entry, ArchSpec):
-        if weights is None and weights_dir is not None:
-            stem = default_weights_path(name, weights_dir)
-            weights = stem if tensor_file(stem).is_file() else None
-        return LearnedBackend(name, entry, weights, device=device, tile=tile,
-                              allow_random=allow_random)
-    if name == "external":
-        if weights is None:
-            raise BenchError("backend 'external' needs a weights file "
-                             "(--set backend_weights=FILE)")
-        return entry(weights, device=device)
-    return entry()
+    spec = BACKENDS.get(name)
+    if spec.kind == "learned" and weights is None and weights_dir is not None:
+        stem = default_weights_path(name, weights_dir)
+        weights = stem if tensor_file(stem).is_file() else None
+    return spec.create(name, weights=weights, device=device, tile=tile,
+                       allow_random=allow_random)

@@ -6,20 +6,20 @@ fingerprint and anything else the trainer passes in `meta`, plus the sha256 of t
 The same metadata is embedded in the safetensors header, so the tensor file alone is still
 self-describing if the sidecar gets lost.
 
-Both files are written atomically (temp file in the same folder + os.replace): an interrupted
-training run never leaves a half-written checkpoint that a later run would trust.
+Both files are written atomically and fsync-ed (`bench.atomic`: a '.tmp-*' file in the same
+folder + os.replace): an interrupted training run never leaves a half-written checkpoint that a
+later run would trust.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from bench import atomic
 from bench.errors import BenchError
 
 FORMAT = "sewer-sr-bench/weights-1"
@@ -48,20 +48,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def jsonable(obj: Any) -> Any:
     """Tuples -> lists, Paths -> str, so the meta survives a JSON round trip unchanged."""
     return json.loads(json.dumps(obj, default=str))
@@ -82,9 +68,9 @@ def save_weights(model: torch.nn.Module | dict[str, torch.Tensor], path: Path | 
     meta = {"format": FORMAT, **jsonable(meta)}
     blob = save(tensors, metadata={_META_KEY: json.dumps(meta, sort_keys=True)})
     tfile, sfile = tensor_file(path), sidecar_file(path)
-    _atomic_write(tfile, blob)
+    atomic.write_bytes(tfile, blob, fsync=True)
     sidecar = {**meta, "sha256": hashlib.sha256(blob).hexdigest(), "file": tfile.name}
-    _atomic_write(sfile, (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
+    atomic.write_text(sfile, json.dumps(sidecar, indent=2, sort_keys=True) + "\n", fsync=True)
     return tfile
 
 

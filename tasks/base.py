@@ -40,21 +40,32 @@ ProgressFn = Callable[[int, int, str], None]
 
 
 class TaskModel(ABC):
+    """A downstream model. It owns a directory: `save(directory)` writes everything needed to
+    rebuild it there, `load(directory, device)` restores it onto a device. The harness
+    publishes that directory atomically (bench/cache.py), so a model never sees a half-written
+    one."""
+
     task: str
     name: str
+
+    @classmethod
+    @abstractmethod
+    def describe(cls, size: str) -> str:
+        """One line: the network this size preset builds (printed by every run)."""
 
     @abstractmethod
     def fit(self, images: Sequence[np.ndarray], targets: Sequence[Target], classes: list[str],
             cfg: FitConfig, progress: ProgressFn | None = None) -> None:
-        """Train from scratch on uint8 (H,W,3) images."""
+        """Train from scratch on uint8 (H,W,3) images. `images` may be a lazy sequence: read
+        batches from it, never all of it at once."""
 
     @abstractmethod
     def evaluate(self, images: Sequence[np.ndarray], targets: Sequence[Target],
                  classes: list[str]) -> list[MetricRow]:
-        """Per-class metrics plus a 'Mean' row."""
+        """Per-class metrics plus the task's summary rows; streams over `images`."""
 
     @abstractmethod
-    def save(self, path: Path) -> None: ...
+    def save(self, directory: Path) -> None: ...
 
     @abstractmethod
-    def load(self, path: Path) -> None: ...
+    def load(self, directory: Path, device: str = "cpu") -> None: ...

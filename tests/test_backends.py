@@ -10,7 +10,7 @@ from conftest import toy_reference_net
 import torch
 
 from bench.errors import BenchError
-from bench.metrics.cost import count_params
+from bench.metrics.counting import count_params
 from sr_backends import BACKENDS
 from sr_backends.base import ArchSpec
 from sr_backends.learned import LearnedBackend, default_weights_path, load_backend
@@ -26,8 +26,7 @@ def resolve(name: str):
 
 def spec_of(name: str) -> ArchSpec:
     entry = resolve(name)
-    if not isinstance(entry, ArchSpec):
-        pytest.skip(f"{name} is not a learned ArchSpec")
+    assert entry.kind == "learned", name
     return entry
 
 
@@ -43,7 +42,7 @@ def inputs(spec: ArchSpec, lr_hw: tuple[int, int] = (LR, LR), seed: int = 0):
     return lr, ref
 
 
-NAMES = BACKENDS.names()
+NAMES = [n for n in BACKENDS.names() if resolve(n).kind == "learned"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -224,3 +223,21 @@ def test_external_errors(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"junk")
     with pytest.raises(BenchError, match="junk.pth"):
         ExternalBackend(tmp_path / "junk.pth")
+
+
+@pytest.mark.parametrize("name", BACKENDS.names())
+def test_every_entry_is_one_kind_of_spec(name):
+    """Every registry entry is a BackendSpec whose `create` gives a working SRBackend."""
+    from sr_backends.base import BackendSpec, SRBackend
+
+    spec = resolve(name)
+    assert isinstance(spec, BackendSpec) and spec.kind in ("learned", "fixed", "file")
+    if spec.kind == "file":
+        with pytest.raises(BenchError, match=f"sr.weights.{name}"):
+            spec.create(name)
+        return
+    backend = spec.create(name, hparams=spec.tiny if spec.kind == "learned" else None,
+                          allow_random=True)
+    assert isinstance(backend, SRBackend) and backend.fingerprint()
+    if spec.kind == "learned":
+        assert set(spec.tiny) <= spec.hparam_names()

@@ -19,7 +19,7 @@ def test_profiles_layer_and_overrides():
 
 
 def test_unknown_key_did_you_mean():
-    with pytest.raises(ConfigError, match=r"unknown config key 'task.epoch'.*did you mean 'task.epochs'"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'task.epoch'.*[Dd]id you mean 'task.epochs'"):
         load_config("smoke", overrides=["task.epoch=3"])
 
 

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from bench.errors import BenchError
-from bench.metrics.cost import (
-    achieved_ratio, cost_report, count_costs, count_params, dense_conv_gmacs_per_s,
-    measure_latency,
+from bench.metrics.cost import cost_report
+from bench.metrics.counting import (
+    achieved_ratio, count_costs, count_params, dense_conv_gmacs_per_s, measure_latency,
 )
 from sr_backends import BACKENDS
 from sr_backends.base import ArchSpec
@@ -152,3 +152,15 @@ def test_latency_and_ceiling():
     ceiling = dense_conv_gmacs_per_s(channels=16, size=(16, 16), threads=1, repeats=2)
     assert ceiling > 0
     assert achieved_ratio(2e9, 1.0, 4.0) == pytest.approx(0.5)
+
+
+def test_perf_backend_refuses_non_learned_in_one_line(bench_cli):
+    code, _, err = bench_cli("perf", "backend", "--backend", "bicubic", "--no-memory")
+    assert code != 0 and "times learned backends" in err and "'bicubic'" in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_perf_backend_hparams_are_checked(bench_cli):
+    code, _, err = bench_cli("perf", "backend", "--backend", "edsr", "--hparams",
+                             "{n_resblock: 2}", "--no-memory")
+    assert code != 0 and "Did you mean 'n_resblocks'" in err, err

@@ -12,16 +12,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.backends import depth_for, reference_for, upscale_cached
+from bench.backends import depth_for, upscale_cached
+from bench.references import reference_image as reference_for
 from bench.cache import Cache
 from bench.datasets.base import Sample
 from bench.degrade import DegradationConfig, degrade, sample_seed, to_tensor, to_uint8, upsample_to
 from bench.errors import BenchError, ConfigError, DataError
 from sr_backends.base import ArchSpec
 from sr_backends.learned import LearnedBackend
-from sr_backends.training.config import SRTrainConfig
-from sr_backends.training.data import prepare_pairs
-from sr_backends.training.trainer import train_sr
+from bench.training.config import SRTrainConfig
+from bench.training.data import prepare_pairs
+from bench.training.trainer import train_sr
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -86,7 +87,7 @@ def test_training_ref_policy_self_adjacent_auto():
 
 
 def test_adjacent_policy_without_references_names_the_sample():
-    with pytest.raises(DataError, match=r"s0.*ref_policy=adjacent"):
+    with pytest.raises(BenchError, match=r"ref_policy=adjacent.*no reference image for sample 's0'"):
         prepare_pairs(samples(1, refs=False), degradation=DegradationConfig(), seed=0, scale=4,
                       needs_reference=True, ref_policy="adjacent")
 

@@ -198,13 +198,32 @@ def test_param_counts(name: str, params: float, paper_params: float) -> None:
 @pytest.mark.parametrize("name,macs,paper", [("dsrnet", 364.6e9, 379.75),
                                              ("dsrnet-s", 234.4e9, 250.81)])
 def test_macs_at_lr128_ref512(name: str, macs: float, paper: float) -> None:
-    report = dsrnet_cost_report(name, (128, 128), (512, 512))  # meta device: no arithmetic
+    report = dsrnet_cost_report(name, SPECS[name], (128, 128), (512, 512))  # meta device
     assert report["macs"] == pytest.approx(macs, rel=0.05)
     # Our matching needs ~0.9 G where the authors' needs ~7.7 G; with theirs put back the
     # paper's counter reproduces Table 2.
     assert report["paper_gflops"] == pytest.approx(paper, rel=0.03)
     assert report["paper_gflops_with_authors_matching"] == pytest.approx(paper, rel=0.01)
     assert report["macs_depth_unet"] > 0 and report["explanation"]
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_cost_breakdown_hook_is_declared_on_the_spec(name: str) -> None:
+    """`bench cost` finds DSRNet's accounting through the spec (no name test in the harness)
+    and calls it as (name, spec, lr_size, ref_size)."""
+    from bench.registry import load_target
+
+    spec = SPECS[name]
+    hook = load_target(spec.cost_breakdown)
+    assert hook is dsrnet_cost_report
+    report = hook(name, spec, (32, 48), (128, 192))
+    assert report["variant"] == name and report["lr_size"] == [32, 48]
+    assert report["ref_size"] == [128, 192] and report["explanation"]
+    assert report["role"] == ("student" if name == "dsrnet-s" else "teacher")
+    assert "U-Net" in report["latency_note"]  # every spec predicts depth by default
+    no_unet = dsrnet_cost_report(name, spec, (32, 48), hparams={"depth_source": "gt"})
+    assert "latency_note" not in no_unet and no_unet["ref_size"] == [128, 192]
+    assert no_unet["macs"] == report["macs"] and no_unet["params_depth_unet"] == 0
 
 
 def test_sam_and_split_conv_match_their_plain_formulas() -> None:
@@ -226,3 +245,17 @@ def test_sam_and_split_conv_match_their_plain_formulas() -> None:
     expected = ref_n * (sam.gamma(style) + lr.std((2, 3), unbiased=False, keepdim=True)) \
         + sam.beta(style) + lr.mean((2, 3), keepdim=True)
     torch.testing.assert_close(sam(lr, ref), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_generic_backend_perf_times_dsrnet_rows() -> None:
+    """bench.perf.backend_perf builds any learned spec from the registry; DSRNet's inputs
+    (Ref 4x, depth when depth_source='gt') follow the spec and the built model."""
+    from bench.perf import backend_perf
+
+    tiny_hp = {**DSRNET_PLUS_SPEC.tiny}
+    r = backend_perf("dsrnet-plus", lr_size=(16, 16), repeats=1, threads=1, memory=True,
+                     rows={"gt": {**tiny_hp, "depth_source": "gt"}, "pred": tiny_hp})
+    assert "error" not in r, r.get("error")
+    assert r["target_row"] == "gt" and r["ref_size"] == [64, 64]
+    assert r["gt"]["gmacs"] > 0 and r["pred"]["gmacs"] > r["gt"]["gmacs"]  # + the U-Net
+    assert r["gt"]["latency_s"] > 0 and r["peak_memory"]["peak_gb"] > 0

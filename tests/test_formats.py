@@ -346,9 +346,8 @@ def test_writer_refuses_non_empty_out(tmp_path):
 
 def test_synthsewer_pipe_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("SEWER_BENCH_CACHE", str(tmp_path / "cache"))  # keep ~/.cache clean
-    synth = pytest.importorskip("bench.datasets.synthsewer")
-    if not hasattr(synth, "SynthSewerPipe"):
-        pytest.skip("SynthSewerPipe not available yet")
+    from bench.datasets import synthsewer as synth
+
     ds = synth.SynthSewerPipe(seed=0, n_train=2, n_val=1, n_test=1)
     loaded = PipeDataset(write_pipe(ds, tmp_path / "synth"))
     assert loaded.classes == list(ds.classes)

@@ -134,3 +134,17 @@ def test_matching_cost_grows_linearly() -> None:
     macs = [_matching_macs(*s) for s in sizes]
     for a, b in zip(macs, macs[1:]):
         assert b / a <= 4.5
+
+
+def test_perf_probe_drives_the_generic_probe_timer() -> None:
+    """`bench perf matching` = the model's probe + bench.perf.probe_perf (tiny sizes here)."""
+    from bench.perf import probe_perf
+    from sr_backends.dsrnet.matching import perf_probe
+
+    fn, (lr, rd) = perf_probe((16, 32), n_feats=8)
+    assert fn is match and lr.shape == rd.shape == (1, 8, 16, 32)
+    rows = probe_perf(lambda hw: perf_probe(hw, n_feats=8), lr_sizes=((16, 16), (32, 32)),
+                      repeats=1, threads=1)
+    assert [r["lr_size"] for r in rows] == [[16, 16], [32, 32]]
+    assert rows[1]["ref_size"] == [128, 128] and all(r["gmacs"] > 0 for r in rows)
+    assert "growth_per_4x_area" in rows[1] and "growth_per_4x_area" not in rows[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 from sklearn.metrics import confusion_matrix, jaccard_score  # noqa: E402
 
 from tasks.segmentation.metrics import (  # noqa: E402

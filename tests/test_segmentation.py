@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 
 from bench.datasets.base import Target  # noqa: E402
 from tasks import TASK_MODELS  # noqa: E402
@@ -95,12 +95,11 @@ def test_learns_the_square(fitted, test_split) -> None:  # type: ignore[no-untyp
 
 def test_save_load_identical_predictions(fitted, test_split, tmp_path) -> None:  # type: ignore[no-untyped-def]
     name, model, _ = fitted
-    path = tmp_path / "ckpt" / "model.safetensors"
-    model.save(path)
-    assert path.exists() and path.with_suffix(".json").exists()
-    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    directory = tmp_path / "ckpt"
+    model.save(directory)
+    assert sorted(p.name for p in directory.iterdir()) == ["model.json", "model.safetensors"]
     fresh = TASK_MODELS.get(name)()
-    fresh.load(path)
+    fresh.load(directory, device="cpu")
     images = test_split[0] + [np.ascontiguousarray(test_split[0][0][:48, :40])]  # an odd size too
     for a, b in zip(model.predict(images), fresh.predict(images), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -117,7 +116,19 @@ def test_evaluates_other_resolutions(fitted, test_split) -> None:  # type: ignor
     big = [np.repeat(np.repeat(im, 2, 0), 2, 1) for im in images[:2]]
     big_t = [Target(mask=np.repeat(np.repeat(t.mask, 2, 0), 2, 1)) for t in targets[:2]]
     rows = {(r.cls, r.metric): r.value for r in model.evaluate(big, big_t, CLASSES)}
-    assert 0.0 <= rows[("square", "iou")] <= 1.0
+    native = {(r.cls, r.metric): r.value
+              for r in model.evaluate(images[:2], targets[:2], CLASSES)}
+    assert rows[("square", "iou")] > 0.4  # the square is still found at twice the size
+    assert abs(rows[("square", "iou")] - native[("square", "iou")]) < 0.15
+
+
+@pytest.mark.parametrize("name", SEG_MODELS)
+def test_describe_names_every_preset(name) -> None:
+    cls = TASK_MODELS.get(name)
+    texts = {size: cls.describe(size) for size in ("tiny", "small", "full")}
+    assert len(set(texts.values())) == 3 and all("scratch" in t for t in texts.values())
+    with pytest.raises(ValueError, match="Did you mean 'small'"):
+        cls.describe("smal")
 
 
 @pytest.mark.parametrize("name", SEG_MODELS)

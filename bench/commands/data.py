@@ -14,17 +14,27 @@ SYNTH_VIEWS = {"sr": "synthsewer-sr", "pipe": "synthsewer-pipe", "cls": "synthse
 
 
 def _listing(kind: str) -> list[dict[str, object]]:
+    if kind == "tasks":
+        from tasks import TASK_MODELS, TASKS, models_for
+
+        out = []
+        for name in TASKS.names():
+            spec = TASKS.get(name)
+            out.append({"name": name, "description": spec.description,
+                        "dataset": spec.default_dataset,
+                        "metrics": ", ".join(m.name for m in spec.metrics),
+                        "models": "; ".join(f"{m}: {TASK_MODELS.description(f'{name}/{m}')}"
+                                            for m in models_for(name))})
+        return out
+    if kind == "metrics":
+        from bench.metrics import catalogue
+
+        return [{"name": m.name, "unit": m.unit, "higher_is_better": m.higher_is_better,
+                 "description": m.description} for m in catalogue().values()]
     if kind == "backends":
         from sr_backends import BACKENDS as reg
-    elif kind == "datasets":
-        from bench.datasets import DATASETS as reg
-    elif kind == "tasks":
-        from tasks import TASK_MODELS as reg
     else:
-        from bench.metrics import METRICS
-
-        return [{"name": m.name, "description": m.description,
-                 "higher_is_better": m.higher_is_better} for m in METRICS.values()]
+        from bench.datasets import DATASETS as reg
     return [{"name": n, "description": reg.description(n)} for n in reg.names()]
 
 
@@ -54,7 +64,7 @@ def register(app: typer.Typer, ls_app: typer.Typer) -> None:
 
     @ls_app.command("tasks")
     def ls_tasks(as_json: JsonOpt = False) -> None:
-        """Downstream task models, as task/model."""
+        """Downstream tasks: default dataset, metrics and models (with their size presets)."""
         _show("tasks", as_json)
 
     @ls_app.command("metrics")

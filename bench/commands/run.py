@@ -1,8 +1,6 @@
 """`bench run`, `bench table`, `bench check`: the main job and what is derived from it."""
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -33,96 +31,127 @@ def print_tables(run_dir: Path, as_json: bool = False) -> dict:
     manifest = store.manifest()
     frame = store.load()
     task = manifest.get("task", "segmentation")
-    tables = delta_tables(frame, task, "iou", classes=manifest.get("classes"),
-                          backends=manifest.get("backends"),
-                          models=manifest.get("config", {}).get("task", {}).get("models"))
+    from tasks import TASKS
+
+    spec = TASKS.get(task)
+    tables = []
+    for metric in spec.table_metrics:
+        tables += delta_tables(frame, task, metric, classes=manifest.get("classes"),
+                               backends=manifest.get("backends"),
+                               models=manifest.get("config", {}).get("task", {}).get("models"),
+                               summary_rows=spec.summary_rows)
     if not tables:
         raise BenchError(f"{run_dir}: no {task} rows stored yet (is the run finished?)")
     written = write_tables(tables, run_dir / "tables", task, manifest.get("dataset", "?"))
     result = {"run": store.run_id, "tables": {}, "files": [str(p) for p in written]}
     for t in tables:
-        result["tables"][t.model] = {"mean": t.mean.round(4).to_dict(orient="index"),
+        result["tables"][t.model if len(spec.table_metrics) == 1 else f"{t.model}/{t.metric}"] = {"mean": t.mean.round(4).to_dict(orient="index"),
                                      "std": t.std.round(4).to_dict(orient="index"),
-                                     "n_seeds": t.n_seeds, "unit": "%"}
+                                     "n_seeds": t.n_seeds, "unit": t.unit}
         if as_json:
             continue
         f = t.formatted()
-        rt = Table(title=f"{t.model} — {task} {t.metric} (%) on {manifest.get('dataset')}, "
+        unit = f" ({t.unit})" if t.unit else ""
+        rt = Table(title=f"{t.model} — {task} {t.metric}{unit} on {manifest.get('dataset')}, "
                          f"{t.n_seeds} seed(s); ΔLR=LR−HR, ΔSR=SR−LR, ΔHR=HR−SR")
         rt.add_column("Class")
         for col in f.columns:
             rt.add_column(col, justify="right")
         for cls, row in zip(f.index, f.values):
-            rt.add_row(cls, *row, end_section=(cls == "Mean"))
+            rt.add_row(cls, *row, end_section=(cls == spec.summary_rows[0]))
         out_console.print(rt)
     return result
+
+
+def _print_plan(info: dict) -> None:
+    out_console.print(f"[bold]plan[/] for run {info['run']}: {info['task']} on {info['dataset']} "
+                      f"(reference policy {info['ref_policy']})")
+    out_console.print(f"cells: {info['cells_todo']} to compute, {info['cells_done']} already "
+                      f"stored, {info['cells_total']} in all")
+    for name, state in info["sr_backends"].items():
+        out_console.print(f"  SR backend {name}: {state}")
+    for variant, st in info["sr_outputs"].items():
+        out_console.print(f"  {variant} test outputs: {st['cached']} cached, "
+                          f"{st['to_compute']} to compute")
+    for g in info["groups"]:
+        out_console.print(f"  {g['model']} seed {g['seed']} trained on {g['trained_on']}: "
+                          f"model {g['task_model']}; evaluate on {', '.join(g['cells'])}")
+    if not info["groups"]:
+        out_console.print("nothing to do: every cell is stored")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
-        task: Annotated[str, typer.Option("--task", "-t", help="Downstream task: segmentation.")] = "segmentation",
-        dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Task dataset (default synthsewer-pipe).")] = None,
+        task: Annotated[Optional[str], typer.Option("--task", "-t", help="Downstream task (`bench ls tasks`); default: segmentation.")] = None,
+        dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Task dataset (default: the task's).")] = None,
         data_root: Annotated[Optional[Path], typer.Option(help="Folder of a real-format dataset (pipe).")] = None,
         backend: Annotated[Optional[list[str]], typer.Option("--backend", "-b", help="SR backends (repeatable; default from config).")] = None,
-        model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Task models (repeatable; default: all).")] = None,
+        model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Task models (repeatable; default: the task's).")] = None,
         fresh: Annotated[bool, typer.Option(help="Start a new run folder instead of resuming (caches still apply).")] = False,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (cells, what is cached, what will be trained or upscaled) and exit.")] = False,
+        executor: Annotated[Optional[str], typer.Option("--executor", "-x", help="local (default) | ray.")] = None,
+        ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster: auto | HOST:PORT (default: start a local one).")] = None,
         config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None,
         out: OutOpt = None, as_json: JsonOpt = False,
     ) -> None:
         """The main job: train task models on HR, evaluate on HR / LR / SR:<backend>, print the
         paper-style ΔLR/ΔSR/ΔHR table per class. Rerunning resumes; caches make reruns cheap."""
-        import time
+        from bench.cache import Cache
+        from bench.executors import execute
+        from bench.plan import describe
+        from bench.runner import open_run, plan_run, write_manifest
+        from tasks import TASK_MODELS, TASKS
 
-        from bench.cache import Cache, cache_root, key_of
-        from bench.datasets import DATASETS
-        from bench.runner import run_task
-        from bench.store import ResultStore
-        from sr_backends import BACKENDS
-        from tasks import TASKS, TASK_MODELS
-
-        if task not in TASKS:
-            raise BenchError(f"--task {task!r}: available tasks: {', '.join(TASKS)} "
-                             "(detection and classification are on the roadmap)")
-        direct = {"data.dataset": dataset, "data.data_root": str(data_root) if data_root else None,
-                  "sr.backends": backend, "task.models": model, "task.name": task}
+        if executor is not None and executor not in ("local", "ray"):
+            raise BenchError(f"--executor {executor!r}: expected local or ray")
+        direct = {"task.name": task, "data.dataset": dataset,
+                  "data.data_root": str(data_root) if data_root else None,
+                  "sr.backends": backend, "task.models": model, "executor.name": executor,
+                  "executor.address": ray_address}
         cfg = build_config(config, sets, profile, out, **direct)
-        DATASETS.check(cfg.data.dataset)
-        for b in cfg.sr.backends:
-            BACKENDS.check(b)
-        for m in cfg.task.models:
-            TASK_MODELS.check(f"{task}/{m}")
-        device = resolve_device(cfg.device)
-        run_key = key_of(cfg.fingerprint(), time.time_ns() if fresh else "")[:10]
-        store = ResultStore(Path(cfg.out) / f"{task}-{cfg.data.dataset}-{run_key}")
-        cache = Cache(cache_root(cfg.cache_dir))
-        from bench.datasets import open_dataset
+        spec = TASKS.get(cfg.task.name)
+        from bench.datasets import DATASETS
 
-        classes = list(open_dataset(cfg.data.dataset, seed=cfg.data.seed, n_train=cfg.data.n_train,
-                                    n_val=cfg.data.n_val, n_test=cfg.data.n_test,
-                                    data_root=cfg.data.data_root).classes)
-        if not (store.run_dir / "manifest.json").exists():
-            store.write_manifest(cfg.model_dump(mode="json"), device=device,
-                                 command="bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                                 extra={"task": task, "dataset": cfg.data.dataset, "classes": classes,
-                                        "backends": cfg.sr.backends, "protocol": cfg.task.protocol})
-        log(f"run {store.run_id}: {task} on {cfg.data.dataset}, profile {cfg.profile}, device "
-            f"{device}, backends {', '.join(cfg.sr.backends)}, protocol {cfg.task.protocol}")
+        DATASETS.check(cfg.data.dataset)
+        if not cfg.task.models:
+            raise BenchError(f"task.models is empty: name at least one {cfg.task.name} model "
+                             f"(`bench ls tasks`)")
         for m in cfg.task.models:
-            log(f"  {m}: {TASK_MODELS.get(f'{task}/{m}').describe(cfg.task.size)}")
-        summary = run_task(cfg, store, cache, device, progress=show_progress(not as_json))
+            TASK_MODELS.check(f"{cfg.task.name}/{m}")
+        device = resolve_device(cfg.device)
+        store = open_run(cfg, fresh=fresh)
+        plan = plan_run(cfg, store, device)
+        cache = Cache(plan.cache_root)
+        if dry_run:
+            info = describe(plan, cache)
+            if as_json:
+                emit_json(info)
+            else:
+                _print_plan(info)
+            return
+        write_manifest(cfg, store, plan)
+        log(f"run {store.run_id}: {spec.name} on {cfg.data.dataset}, profile {cfg.profile}, "
+            f"device {device}, {plan.threads} thread(s), backends {', '.join(cfg.sr.backends)}, "
+            f"protocol {cfg.task.protocol}, executor {cfg.executor.name}; "
+            f"{len(plan.todo)}/{plan.cells_total} cells to compute")
+        for m in cfg.task.models:
+            log(f"  {m}: {TASK_MODELS.get(f'{cfg.task.name}/{m}').describe(cfg.task.size)}")
+        summary = execute(plan, store, progress_bars=show_progress(not as_json))
         result = print_tables(store.run_dir, as_json=as_json)
         result.update({"summary": {"cells_total": summary.cells_total,
                                    "cells_computed": summary.cells_computed,
                                    "seconds": round(summary.seconds, 1), "cache": summary.cache,
                                    "ref_policy": summary.ref_policy, "profile": cfg.profile,
-                                   "device": device}})
+                                   "device": device, "executor": cfg.executor.name,
+                                   "stages_s": {k: round(v, 1) for k, v in summary.stages.items()}}})
         if as_json:
             emit_json(result)
             return
         c = summary.cache
+        stages = ", ".join(f"{k} {v:.0f} s" for k, v in summary.stages.items())
         out_console.print(
-            f"[bold]done[/] in {summary.seconds:.0f} s — run [cyan]{store.run_id}[/] "
+            f"[bold]done[/] in {summary.seconds:.0f} s ({stages}) — run [cyan]{store.run_id}[/] "
             f"({summary.cells_computed}/{summary.cells_total} cells computed, the rest resumed)\n"
             f"cache: task models trained {c.get('task_trained', 0)}, reused {c.get('task_hit', 0)}; "
             f"SR outputs computed {c.get('sr_miss', 0)}, reused {c.get('sr_hit', 0)}; "

@@ -12,19 +12,9 @@ from rich.table import Table
 from bench.commands.common import (ConfigOpt, JsonOpt, OutOpt, ProfileOpt, SetOpt, build_config, show_progress,
                                    emit_json, log, out_console, resolve_device)
 from bench.errors import BenchError
+from bench.sizes import parse_size
 
 BackendOpt = Annotated[list[str], typer.Option("--backend", "-b", help="SR backend (repeatable); `bench ls backends`.")]
-
-
-def _size(text: str, what: str) -> tuple[int, int]:
-    """'128x96' (width x height) -> (height, width)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-        if w <= 0 or h <= 0:
-            raise ValueError
-    except ValueError:
-        raise BenchError(f"{what} {text!r}: expected WIDTHxHEIGHT, e.g. 128x128") from None
-    return h, w
 
 
 def _command_line() -> str:
@@ -32,19 +22,24 @@ def _command_line() -> str:
 
 
 def _cost(name: str, hw: tuple[int, int], device: str, repeats: int) -> dict:
-    """Generic cost report; DSRNet variants add their own accounting (params of the modules
-    the forward uses, the paper-equivalent count, the depth U-Net separately)."""
+    """Generic cost report, plus the spec's own accounting when it declares a
+    `cost_breakdown` hook ("module:attr", called as (name, spec, lr_size, ref_size) -> dict;
+    its keys override the generic ones, its "explanation" becomes the report's note, and its
+    "latency_note" is kept only when latency was measured)."""
     from bench.metrics.cost import cost_report
+    from bench.registry import load_target
+    from sr_backends import BACKENDS
 
     report = cost_report(name, lr_size=hw, device=device, latency_repeats=repeats)
-    if name.startswith("dsrnet"):
-        from sr_backends.dsrnet.cost import dsrnet_cost_report
-
-        extra = dsrnet_cost_report(name, hw, (4 * hw[0], 4 * hw[1]))
+    spec = BACKENDS.get(name)
+    hook = getattr(spec, "cost_breakdown", "")
+    if hook:
+        scale = getattr(spec, "scale", 4)
+        extra = load_target(hook)(name, spec, hw, (scale * hw[0], scale * hw[1]))
         report.update(extra)
         report["note"] = extra.get("explanation", "")
-        if repeats:
-            report["latency_note"] = "latency includes the depth U-Net (depth_source=predicted)"
+        if not repeats:
+            report.pop("latency_note", None)
     return report
 
 
@@ -78,25 +73,26 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Image quality (PSNR/SSIM on Y and RGB, crop border = scale) of SR backends on the
         test split; appends rows to the result store."""
+        from bench.backends import resolve_backends
         from bench.cache import Cache, cache_root
         from bench.datasets import DATASETS, open_dataset
         from bench.sr_eval import evaluate_sr, run_dir_for
         from bench.store import ResultStore
-        from sr_backends import BACKENDS
+        from bench.training.harness import ensure_weights
 
         cfg = build_config(config, sets, profile, out)
-        names = backend or ["bicubic"]
-        for name in names:
-            BACKENDS.check(name)
+        resolved = resolve_backends(backend or ["bicubic"], cfg)
         DATASETS.check(dataset)
-        budget = cfg.sr.train
-        data = open_dataset(dataset, seed=cfg.data.seed, n_train=budget.n_train, n_val=budget.n_val,
-                            n_test=budget.n_test, data_root=data_root)
+        t = cfg.sr.train
+        data = open_dataset(dataset, seed=cfg.data.seed, n_train=t.n_train, n_val=t.n_val,
+                            n_test=cfg.sr.eval.n_test, data_root=data_root)
         device = resolve_device(cfg.device)
+        cache = Cache(cache_root(cfg.cache_dir))
+        ensure_weights(resolved, cfg, cache, device, progress=show_progress(not as_json))
         store = ResultStore(run_dir_for(cfg, "eval-sr", dataset, data.fingerprint()))
         store.write_manifest(cfg.model_dump(mode="json"), device=device, command=_command_line(),
                              extra={"dataset": dataset})
-        table = evaluate_sr(cfg, names, data, store, Cache(cache_root(cfg.cache_dir)), device,
+        table = evaluate_sr(cfg, resolved, data, store, cache, device,
                             progress=show_progress(not as_json))
         if as_json:
             from bench.backends import ref_policy_for
@@ -133,21 +129,24 @@ def register(app: typer.Typer) -> None:
         train-sr ...`."""
         import shutil
 
-        from bench.backends import is_learned, weights_key
+        from bench.backends import resolve_backends
         from bench.cache import Cache, cache_root
         from bench.datasets import DATASETS
-        from bench.train import is_main_process, train_backend
-        from sr_backends import BACKENDS
+        from bench.training.harness import is_main_process, train_backend
 
-        BACKENDS.check(backend)
         DATASETS.check(dataset)
-        if not is_learned(backend):
-            raise BenchError(f"backend {backend!r} has nothing to train")
         direct = {"data.sr_dataset": dataset,
                   "data.sr_data_root": str(data_root) if data_root else None}
         cfg = build_config(config, sets, profile, out, **direct)
+        (resolved,) = resolve_backends([backend], cfg)
+        if not resolved.spec.trainable:
+            raise BenchError(f"backend {backend!r} has nothing to train")
+        if resolved.weights_file is not None:
+            raise BenchError(f"sr.weights.{backend} names a weights file: train-sr trains "
+                             "from scratch into the cache; remove that entry")
         device = resolve_device(cfg.device)
-        stem = Cache(cache_root(cfg.cache_dir)).weights_stem(backend, weights_key(backend, cfg))
+        cache = Cache(cache_root(cfg.cache_dir))
+        stem = resolved.weights_stem(cache)
         work = stem.parent / f"{stem.name}-train"
         if fresh and work.exists():
             shutil.rmtree(work)
@@ -158,7 +157,7 @@ def register(app: typer.Typer) -> None:
             log(f"resuming the training in {work}")
         log(f"training {backend} on {dataset} ({cfg.sr.train.iterations} iterations, profile "
             f"{cfg.profile}, device {device}); logs: {work / 'log.csv'}")
-        weights = train_backend(backend, cfg, stem, device, progress=show_progress(not as_json))
+        weights = train_backend(resolved, cfg, cache, device, progress=show_progress(not as_json))
         if not is_main_process():
             return
         import json as _json
@@ -191,7 +190,7 @@ def register(app: typer.Typer) -> None:
         names = backend or ["edsr"]
         for name in names:
             BACKENDS.check(name)
-        h, w = _size(lr_size, "--lr-size")
+        h, w = parse_size(lr_size, "--lr-size")
         device = resolve_device(cfg.device)
         reports = {n: _cost(n, (h, w), device, repeats) for n in names}
         _store_costs(cfg, reports, lr_size, device)

@@ -15,15 +15,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 from PIL import Image
 
+from bench import atomic
 from bench.errors import DataError
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
@@ -116,21 +115,12 @@ def file_stems(samples: Iterable[object]) -> list[str]:
 # ---- atomic writers -------------------------------------------------------------------------
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same folder + os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `data` to `path` via a '.tmp-*' file in the same folder + os.replace."""
+    atomic.write_bytes(path, data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic.write_text(path, text)
 
 
 def write_png(path: Path, array: np.ndarray) -> None:

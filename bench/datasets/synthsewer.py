@@ -36,12 +36,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from bench.atomic import atomic_path
 from bench.datasets.base import SPLITS, Sample, Target
 from bench.datasets.synth_annot import boxes_from_mask, index_mask, multilabel
 from bench.datasets.synth_defects import LABEL_CODES, PIPE_CODES, SEWER_ML_CODES, Defect
@@ -72,15 +72,8 @@ def render_sequence(shot: Shot, n_frames: int) -> list[dict[str, np.ndarray]]:
 
 
 def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)  # a file object: np.savez adds no extension
 
 
 class _SynthView:

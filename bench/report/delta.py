@@ -1,12 +1,13 @@
 """Δ tables in the shape of the paper's Tables 3-4, derived from store rows alone.
 
-Rows: the classes (dataset order) + Mean (+ background, reported separately and not part of
-the mean). Columns: LR, SR(b) per backend, HR, ΔLR, ΔSR(b), ΔHR(b), where for a metric that is
+Rows: the classes (dataset order) + the task's summary rows (TaskSpec.summary_rows, e.g. Mean
+and background, which is reported separately and not part of the mean). Columns: LR, SR(b) per backend, HR, ΔLR, ΔSR(b), ΔHR(b), where for a metric that is
 higher-is-better (paper eqs. 24-26)
     ΔLR = LR - HR,   ΔSR(b) = SR(b) - LR,   ΔHR(b) = HR - SR(b).
-For a lower-is-better metric the signs flip, so a positive Δ always means "better".
-Deltas are computed per seed and then summarised, so with several seeds every cell reads
-mean ± std over seeds. Values are shown in % like the paper (mIoU%).
+For a lower-is-better metric the signs flip, so a positive Δ always means "better"; the
+direction and the display unit come from the metric catalogue (bench/metrics). Deltas are
+computed per seed and then summarised, so with several seeds every cell reads mean ± std over
+seeds. Fractions are shown in % like the paper (mIoU%).
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ class DeltaTable:
     std: pd.DataFrame    # same shape; 0 with one seed
     n_seeds: int
     backends: list[str]
+    unit: str = "%"
+    summary_rows: tuple[str, ...] = ("Mean", "background")
 
     def formatted(self, digits: int = 2) -> pd.DataFrame:
         def cell(m: float, s: float) -> str:
@@ -44,17 +47,20 @@ def _columns(backends: list[str]) -> list[str]:
 
 
 def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str] | None = None,
-                 backends: list[str] | None = None,
-                 models: list[str] | None = None) -> list[DeltaTable]:
+                 backends: list[str] | None = None, models: list[str] | None = None,
+                 summary_rows: tuple[str, ...] = ("Mean", "background")) -> list[DeltaTable]:
+    from bench.metrics import metric_info
+
     rows = frame[(frame["task"] == task) & (frame["metric"] == metric)]
     if rows.empty:
         return []
-    sign = 1.0 if bool(rows["higher_is_better"].astype(str).str.lower().eq("true").all()) else -1.0
+    info = metric_info(metric)
+    sign = 1.0 if info.higher_is_better else -1.0
     if backends is None:
         backends = sorted({v[3:] for v in rows["variant"] if v.startswith("SR:")})
     present = set(rows["cls"])
-    order = [c for c in (classes or sorted(present - {"Mean", "background"})) if c in present]
-    order += [c for c in ("Mean", "background") if c in present]
+    order = [c for c in (classes or sorted(present - set(summary_rows))) if c in present]
+    order += [c for c in summary_rows if c in present]
     tables = []
     found = list(dict.fromkeys(rows["model"]))
     model_order = [m for m in (models or []) if m in found] + [m for m in found if m not in (models or [])]
@@ -74,12 +80,13 @@ def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str]
         for b in backends:
             sr = wide.get(f"SR:{b}")
             per_seed[f"ΔHR({b})"] = sign * (hr - sr) if sr is not None and hr is not None else np.nan
-        per_seed = per_seed.astype(float) * 100.0
+        per_seed = per_seed.astype(float) * info.display_scale
         grouped = per_seed.groupby(level="cls")
         mean = grouped.mean().reindex(order)[_columns(backends)]
         std = grouped.std(ddof=1).fillna(0.0).reindex(order)[_columns(backends)]
         n_seeds = int(sub["seed"].nunique())
-        tables.append(DeltaTable(str(model), metric, mean, std, n_seeds, backends))
+        tables.append(DeltaTable(str(model), metric, mean, std, n_seeds, backends, info.unit,
+                                 tuple(summary_rows)))
     return tables
 
 
@@ -108,7 +115,8 @@ def write_tables(tables: list[DeltaTable], out_dir: Path, task: str, dataset: st
     """Markdown, CSV (mean and std columns) and LaTeX per model, under `out_dir`."""
     written = []
     for t in tables:
-        title = f"{t.model} {task} on {dataset}: {t.metric} (%), {t.n_seeds} seed(s)"
+        unit = f" ({t.unit})" if t.unit else ""
+        title = f"{t.model} {task} on {dataset}: {t.metric}{unit}, {t.n_seeds} seed(s)"
         stem = out_dir / f"{task}-{t.model}-{t.metric}"
         md, tex = stem.with_suffix(".md"), stem.with_suffix(".tex")
         atomic.write_text(md, to_markdown(t, title))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import atomic
-from bench.backends import make_lr, ref_policy_for, resolve_backend, upscale_cached
+from bench.backends import make_lr, ref_policy_for, resolve_backends, sr_context, upscale_cached
 from bench.cache import Cache, cache_root
 from bench.config import BenchConfig
 from bench.datasets import open_dataset
@@ -31,14 +31,14 @@ def plot_samples(cfg: BenchConfig, backends: list[str], dataset_name: str, n: in
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    budget = cfg.sr.train
-    dataset = open_dataset(dataset_name, seed=cfg.data.seed, n_train=budget.n_train,
-                           n_val=budget.n_val, n_test=budget.n_test, data_root=cfg.data.sr_data_root)
+    t = cfg.sr.train
+    dataset = open_dataset(dataset_name, seed=cfg.data.seed, n_train=t.n_train, n_val=t.n_val,
+                           n_test=cfg.sr.eval.n_test, data_root=cfg.data.sr_data_root)
     samples = list(dataset.split("test"))[:n]
     cache = Cache(cache_root(cfg.cache_dir))
     policy = ref_policy_for(samples, cfg)
-    context = f"{dataset.fingerprint()}|{cfg.degradation.fingerprint()}|{policy}"
-    models = {b: resolve_backend(b, cfg, cache, device, train_if_missing=False) for b in backends}
+    context = sr_context(dataset.fingerprint(), cfg, policy)
+    models = {b.name: b.create(cache, device, cfg) for b in resolve_backends(backends, cfg)}
     cols = ["LR (bicubic-enlarged)"] + [f"SR: {b}" for b in backends] + ["HR"]
     fig, axes = plt.subplots(len(samples), len(cols), figsize=(2.2 * len(cols), 2.3 * len(samples)),
                              squeeze=False, dpi=150)

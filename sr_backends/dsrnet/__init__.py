@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sr_backends.base import ArchSpec
-from sr_backends.dsrnet.model import build_dsrnet
+from sr_backends.dsrnet.model import DSRNetGAN, build_dsrnet
 
 _COMMON: dict[str, Any] = {
     "n_feats": 64, "block_size": 16, "depth_source": "predicted", "depth_scale_m": 10.0,
@@ -25,6 +25,8 @@ _TINY_GAN: dict[str, Any] = {**_TINY, "disc_feats": 8}
 DSRNET_SPEC = ArchSpec(
     arch="dsrnet",
     build=build_dsrnet,
+    model_class=DSRNetGAN,
+    cost_breakdown="sr_backends.dsrnet.cost:dsrnet_cost_report",
     # MASA-SR's weights for the GAN stage (per 1, adv 5e-3); L_per runs only when
     # vgg19_weights names a local file, otherwise it is skipped with a warning.
     hparams={**_COMMON, **TEACHER, "lambda_per": 1.0, "lambda_adv": 5e-3,
@@ -36,6 +38,8 @@ DSRNET_SPEC = ArchSpec(
 DSRNET_PLUS_SPEC = ArchSpec(
     arch="dsrnet",
     build=build_dsrnet,
+    model_class=DSRNetGAN,
+    cost_breakdown="sr_backends.dsrnet.cost:dsrnet_cost_report",
     hparams={**_COMMON, **TEACHER, "lambda_per": 0.0, "lambda_adv": 0.0},
     needs_reference=True,
     description="DSRNet+ teacher trained with L_rec + L_dep only (the paper's best PSNR)",
@@ -44,6 +48,8 @@ DSRNET_PLUS_SPEC = ArchSpec(
 DSRNET_S_SPEC = ArchSpec(
     arch="dsrnet",
     build=build_dsrnet,
+    model_class=DSRNetGAN,
+    cost_breakdown="sr_backends.dsrnet.cost:dsrnet_cost_report",
     hparams={**_COMMON, **STUDENT, "lambda_per": 0.0, "lambda_adv": 0.0},
     needs_reference=True,
     description="DSRNet-S student (2 residual blocks per encoder level, halved decoder), "

@@ -21,6 +21,10 @@ What is counted:
   plus the transposed-conv and elementwise terms; `paper_gflops_with_authors_matching` swaps
   our matching MACs for theirs and lands within ~0.5% of 379.75 / 250.81.
 Counting runs on the meta device: shapes only, instant at any size.
+
+`dsrnet_cost_report` is the specs' `cost_breakdown` hook: `bench cost` calls it as
+(name, spec, lr_size, ref_size) and adds its keys to the generic report. It imports only the
+core counting module (bench.metrics.counting), never the harness.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from typing import Any
 import torch
 
 from bench.errors import BenchError
-from bench.metrics.cost import count_costs, count_params
+from bench.metrics.counting import count_costs, count_params
 from sr_backends.base import ArchSpec
 
 # Paper Table 2 and DESIGN section 5 (the authors' code measured on this machine).
@@ -107,19 +111,35 @@ def _meta_count(hparams: dict[str, Any], lr_size: tuple[int, int],
     return model, count_costs(model, inputs, model, "meta")
 
 
-def dsrnet_cost_report(variant: str = "dsrnet", lr_size: tuple[int, int] = (128, 128),
-                       ref_size: tuple[int, int] = (512, 512),
+def _role(hp: dict[str, Any]) -> str:
+    from sr_backends.dsrnet import STUDENT
+
+    return "student" if all(hp.get(k) == v for k, v in STUDENT.items()) else "teacher"
+
+
+def dsrnet_cost_report(name: str = "dsrnet", spec: ArchSpec | None = None,
+                       lr_size: tuple[int, int] = (128, 128),
+                       ref_size: tuple[int, int] | None = None,
                        hparams: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Params / MACs / paper GFLOPs of a DSRNet variant at LR `lr_size`, Ref `ref_size` (H, W)."""
-    spec = variant_spec(variant)
+    """Params / MACs / paper GFLOPs of a DSRNet variant at LR `lr_size`, Ref `ref_size` (H, W).
+
+    The `cost_breakdown` hook: `(name, spec, lr_size, ref_size) -> dict`. `spec` defaults to
+    the registered DSRNet spec of that name, `ref_size` to 4x `lr_size`; `hparams` overrides
+    the spec's. Besides the figures it returns "explanation" (shown as the report's note) and,
+    when the U-Net is part of the forward, "latency_note".
+    """
+    spec = spec if spec is not None else variant_spec(name)
+    if ref_size is None:
+        ref_size = (4 * lr_size[0], 4 * lr_size[1])
+    lr_size, ref_size = tuple(lr_size), tuple(ref_size)  # type: ignore[assignment]
     hp = {**spec.hparams, **(hparams or {}), "vgg19_weights": None, "lambda_per": 0.0}
-    role = "student" if variant == "dsrnet-s" else "teacher"
+    role = _role(hp)
     # "gt" is the "predicted" network minus the U-Net: count that, and the U-Net apart.
     counted = "gt" if hp["depth_source"] == "predicted" else hp["depth_source"]
     rd_size = (ref_size[0] // 4, ref_size[1] // 4)
     model, net = _meta_count({**hp, "depth_source": counted}, lr_size, ref_size)
     report: dict[str, Any] = {
-        "variant": variant, "role": role, "depth_source": hp["depth_source"],
+        "variant": name, "role": role, "depth_source": hp["depth_source"],
         "lr_size": list(lr_size), "ref_size": list(ref_size),
         "params": used_params(model),
         "params_paper_equivalent": used_params(model) + count_params(model.decoder),
@@ -135,5 +155,6 @@ def dsrnet_cost_report(variant: str = "dsrnet", lr_size: tuple[int, int] = (128,
     if hp["depth_source"] == "predicted":
         with_unet, full = _meta_count(hp, lr_size, ref_size)
         report.update(params_depth_unet=count_params(with_unet.unet),
-                      macs_depth_unet=full.macs - net.macs)
+                      macs_depth_unet=full.macs - net.macs,
+                      latency_note="latency includes the depth U-Net (depth_source=predicted)")
     return report

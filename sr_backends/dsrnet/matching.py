@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -205,3 +206,15 @@ def match(lr_feat: torch.Tensor, ref_feat: torch.Tensor, block: int = 16, pool: 
     if torch.is_grad_enabled() and (lr_feat.requires_grad or ref_feat.requires_grad):
         score = matched_score(lr_feat, ref_feat, index)  # the same values, with autograd
     return Match(index=index, score=score)
+
+
+def perf_probe(lr_size: tuple[int, int], n_feats: int = 64
+               ) -> tuple[Callable[..., Match], tuple[torch.Tensor, torch.Tensor]]:
+    """The matching stage as a timing probe for `bench perf matching`: (`match`, its inputs)
+    at LR `lr_size` (h, w) with the Ref 4x larger, i.e. Ref↓ features of the LR size; random
+    `n_feats`-channel features from a fixed seed (matching cost does not depend on values)."""
+    g = torch.Generator().manual_seed(0)
+    h, w = lr_size
+    lr = torch.randn(1, n_feats, h, w, generator=g)
+    ref_down = torch.randn(1, n_feats, h, w, generator=g)
+    return match, (lr, ref_down)

@@ -27,31 +27,31 @@ network's stride and the logits cropped back). Index 0 is background, k is class
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench import atomic
 from bench.datasets.base import Target
+from bench.registry import did_you_mean
 from tasks.base import FitConfig, MetricRow, ProgressFn, TaskModel
 from tasks.segmentation.metrics import ConfusionMatrix, metric_rows
-from tasks.segmentation.train import LossConfig, fit_loop, predict_masks, prepare_split
+from tasks.segmentation.train import LossConfig, PreparedSplit, fit_loop, predict_masks
 
 PRESETS = ("tiny", "small", "full")
 FORMAT_VERSION = 1
+WEIGHTS, META = "model.safetensors", "model.json"
 
 
 def _check_preset(size: str) -> str:
     if size not in PRESETS:
-        import difflib
-        close = difflib.get_close_matches(size, PRESETS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown size preset {size!r}.{hint} Known: {', '.join(PRESETS)}")
+        raise ValueError(f"unknown size preset {size!r}.{did_you_mean(size, PRESETS, n=1)} "
+                         f"Known: {', '.join(PRESETS)}")
     return size
 
 
@@ -114,7 +114,7 @@ class SegmentationModel(TaskModel):
         if len(images) != len(targets):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
         num_classes = len(classes) + 1
-        x, m = prepare_split(images, _masks(targets), cfg.image_size)
+        data = PreparedSplit(images, _Masks(targets), cfg.image_size)
         torch.manual_seed(cfg.seed)  # the initial weights (and dropout) depend on the seed only
         self.net = self.build_network(cfg.size, num_classes)
         self.device = cfg.device
@@ -122,7 +122,7 @@ class SegmentationModel(TaskModel):
                      "classes": list(classes), "image_size": cfg.image_size, "seed": cfg.seed,
                      "class_weighting": self.class_weighting, "dice": self.dice,
                      "format_version": FORMAT_VERSION}
-        self.history = fit_loop(self.net, x, m, epochs=cfg.epochs, batch_size=cfg.batch_size,
+        self.history = fit_loop(self.net, data, epochs=cfg.epochs, batch_size=cfg.batch_size,
                                 lr=cfg.lr, seed=cfg.seed, device=cfg.device,
                                 num_classes=num_classes, progress=progress,
                                 loss_cfg=LossConfig(self.class_weighting, self.dice))
@@ -146,59 +146,55 @@ class SegmentationModel(TaskModel):
         if self.net is not None and list(classes) != self.meta["classes"]:
             raise ValueError(f"{self.name} was trained on classes {self.meta['classes']}, "
                              f"asked to evaluate {list(classes)}")
-        masks = _masks(targets)
+        if len(images) != len(targets):
+            raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        masks = _Masks(targets)
+        sizes = [tuple(masks[i].shape[:2]) for i in range(len(masks))]  # read one at a time
         cm = ConfusionMatrix(len(classes) + 1)
-        for pred, mask in zip(self._predict_iter(images, [m.shape[:2] for m in masks]), masks,
-                              strict=True):
-            cm.update(pred, mask)
+        for i, pred in enumerate(self._predict_iter(images, sizes)):
+            cm.update(pred, masks[i])
         return metric_rows(cm.compute(), classes)
 
-    def save(self, path: Path) -> None:
-        """Weights as safetensors at `path`, metadata as JSON at path.with_suffix('.json')."""
+    def save(self, directory: Path) -> None:
+        """`directory/model.safetensors` (weights) + `directory/model.json` (metadata)."""
         from safetensors.torch import save_file
 
         if self.net is None:
             raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        directory = Path(directory)
         state = {k: v.detach().to("cpu").contiguous() for k, v in self.net.state_dict().items()}
-        _atomic(path, lambda tmp: save_file(state, tmp, metadata={"model": self.name}))
-        text = json.dumps(self.meta, indent=2, sort_keys=True)
-        _atomic(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+        with atomic.atomic_path(directory / WEIGHTS) as tmp:
+            save_file(state, str(tmp), metadata={"model": self.name})
+        atomic.write_text(directory / META, json.dumps(self.meta, indent=2, sort_keys=True))
 
-    def load(self, path: Path, device: str | None = None) -> None:
+    def load(self, directory: Path, device: str = "cpu") -> None:
         from safetensors.torch import load_file
 
-        path = Path(path)
-        meta = json.loads(path.with_suffix(".json").read_text())
+        directory = Path(directory)
+        meta = json.loads((directory / META).read_text())
         if meta.get("model") != self.name:
-            raise ValueError(f"{path} holds a {meta.get('model')!r} checkpoint, not {self.name!r}")
+            raise ValueError(f"{directory} holds a {meta.get('model')!r} checkpoint, not {self.name!r}")
         net = self.build_network(meta["size"], int(meta["num_classes"]))
-        net.load_state_dict(load_file(str(path)), strict=True)
+        net.load_state_dict(load_file(str(directory / WEIGHTS)), strict=True)
         self.meta, self.net = meta, net.eval()
-        self.device = device or self.device
+        self.device = device
         self.net.to(self.device)
 
 
-def _masks(targets: Sequence[Target]) -> list[np.ndarray]:
-    out = []
-    for i, t in enumerate(targets):
-        if t.mask is None:
+class _Masks(Sequence):
+    """The masks of a target sequence, read one at a time (checked on access)."""
+
+    def __init__(self, targets: Sequence[Target]):
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        mask = self.targets[i].mask
+        if mask is None:
             raise ValueError(f"target {i} has no segmentation mask")
-        out.append(np.asarray(t.mask, dtype=np.uint8))
-    return out
-
-
-def _atomic(path: Path, write: Callable[[str], object]) -> None:
-    """Write via a temp file in the same folder + os.replace (never a half-written file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return np.asarray(mask, dtype=np.uint8)
 
 
 class FCNModel(SegmentationModel):

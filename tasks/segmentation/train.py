@@ -76,29 +76,51 @@ def resize_masks(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(m[:, None].float(), size=size, mode="nearest-exact")[:, 0].to(torch.uint8)
 
 
-def prepare_split(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
-                  image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Resize every pair to image_size (if > 0) and stack: uint8 (N,3,S,S), uint8 (N,S,S)."""
-    xs, ms = [], []
-    for i, (im, m) in enumerate(zip(images, masks, strict=True)):
-        x = to_tensor_images([im])
-        mt = torch.from_numpy(np.ascontiguousarray(m, dtype=np.uint8))[None]
+class PreparedSplit(torch.utils.data.Dataset):
+    """Lazy (image, mask) pairs resized to `image_size` (if > 0): item i is uint8 (3,S,S),
+    uint8 (S,S). Nothing is held: each item is read from the (possibly lazy) sequences when a
+    batch asks for it, so a split of any size trains in bounded memory."""
+
+    def __init__(self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray], image_size: int):
+        if len(images) != len(masks):
+            raise ValueError(f"{len(images)} images but {len(masks)} masks")
+        self.images, self.masks, self.image_size = images, masks, image_size
+        self.shape: tuple[int, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = to_tensor_images([self.images[i]])
+        mt = torch.from_numpy(np.ascontiguousarray(self.masks[i], dtype=np.uint8))[None]
         if mt.shape[-2:] != x.shape[-2:]:
             raise ValueError(f"image {i}: mask {tuple(mt.shape[-2:])} != image {tuple(x.shape[-2:])}")
-        if image_size > 0:
-            x, mt = resize_images(x, (image_size, image_size)), resize_masks(mt, (image_size, image_size))
-        xs.append(x)
-        ms.append(mt)
-    if len({tuple(x.shape) for x in xs}) > 1:
-        raise ValueError("images differ in size; set image_size > 0 to train on a common size")
-    return torch.cat(xs), torch.cat(ms)
+        s = self.image_size
+        if s > 0:
+            x, mt = resize_images(x, (s, s)), resize_masks(mt, (s, s))
+        if self.shape is None:
+            self.shape = tuple(x.shape)
+        elif tuple(x.shape) != self.shape:
+            raise ValueError("images differ in size; set image_size > 0 to train on a common size")
+        return x[0], mt[0]
+
+    def mask_counts(self, num_classes: int) -> torch.Tensor:
+        """Pixel count per class over every (resized) mask, streaming; 255 excluded."""
+        counts = torch.zeros(num_classes, dtype=torch.float64)
+        for i in range(len(self)):
+            counts += pixel_counts(self[i][1], num_classes)
+        return counts
 
 
-def class_weights(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """w_c = sqrt(f_bg / f_c), clipped to [1, MAX_CLASS_WEIGHT]; 1 for absent classes."""
+def pixel_counts(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
     m = masks.reshape(-1).long()
-    counts = torch.bincount(m[m != IGNORE_INDEX], minlength=num_classes)[:num_classes].double()
-    w = torch.ones(num_classes, dtype=torch.float64)
+    return torch.bincount(m[m != IGNORE_INDEX], minlength=num_classes)[:num_classes].double()
+
+
+def class_weights(counts: torch.Tensor) -> torch.Tensor:
+    """w_c = sqrt(f_bg / f_c) from per-class pixel counts, clipped to [1, MAX_CLASS_WEIGHT];
+    1 for absent classes."""
+    w = torch.ones(len(counts), dtype=torch.float64)
     if counts[0] > 0:
         seen = counts > 0
         w[seen] = (counts[0] / counts[seen]).sqrt()
@@ -131,11 +153,14 @@ def _lr_lambda(total: int) -> Callable[[int], float]:
     return f
 
 
-def fit_loop(net: nn.Module, x: torch.Tensor, m: torch.Tensor, *, epochs: int, batch_size: int,
+def fit_loop(net: nn.Module, data: PreparedSplit, *, epochs: int, batch_size: int,
              lr: float, seed: int, device: str, num_classes: int, loss_cfg: LossConfig,
              progress: Callable[[int, int, str], None] | None = None) -> list[float]:
-    """Train `net` in place on prepared uint8 tensors; returns the loss of every step."""
-    n = x.shape[0]
+    """Train `net` in place, reading batches through a DataLoader; returns every step's loss.
+
+    The batch order and flips are drawn up front per epoch from a generator seeded with
+    `seed`, so the batches (and the weights) do not depend on how the data is stored."""
+    n = len(data)
     if n < 2:
         raise ValueError("segmentation training needs at least 2 images (BatchNorm)")
     bs = min(batch_size, n)
@@ -143,7 +168,8 @@ def fit_loop(net: nn.Module, x: torch.Tensor, m: torch.Tensor, *, epochs: int, b
         raise ValueError(f"batch_size must be >= 2 for BatchNorm, got {batch_size}")
     steps_per_epoch = n // bs  # drop_last: a 1-image tail batch would break BatchNorm
     total = max(1, epochs * steps_per_epoch)
-    weight = class_weights(m, num_classes).to(device) if loss_cfg.class_weighting else None
+    weight = class_weights(data.mask_counts(num_classes)).to(device) \
+        if loss_cfg.class_weighting else None
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total))
     gen = torch.Generator().manual_seed(seed)
@@ -153,9 +179,10 @@ def fit_loop(net: nn.Module, x: torch.Tensor, m: torch.Tensor, *, epochs: int, b
     for _ in range(epochs):
         order = torch.randperm(n, generator=gen)
         flips = torch.rand(n, generator=gen) < 0.5
-        for b in range(steps_per_epoch):
-            idx = order[b * bs:(b + 1) * bs]
-            xb, mb, fb = x[idx], m[idx], flips[idx]
+        batches = [order[b * bs:(b + 1) * bs].tolist() for b in range(steps_per_epoch)]
+        loader = torch.utils.data.DataLoader(data, batch_sampler=batches, num_workers=0)
+        for idx, (xb, mb) in zip(batches, loader):
+            fb = flips[idx]
             xb = torch.where(fb.view(-1, 1, 1, 1), xb.flip(-1), xb)  # random horizontal flip
             mb = torch.where(fb.view(-1, 1, 1), mb.flip(-1), mb)
             xb = normalise(xb.to(device, non_blocking=True))
@@ -178,30 +205,34 @@ def fit_loop(net: nn.Module, x: torch.Tensor, m: torch.Tensor, *, epochs: int, b
     return losses
 
 
-def _batches(images: Sequence[np.ndarray], batch_size: int) -> Iterator[tuple[int, int]]:
-    """Consecutive [start, end) runs of same-size images, at most batch_size long."""
+def _batches(images: Sequence[np.ndarray], batch_size: int) -> Iterator[tuple[int, list[np.ndarray]]]:
+    """Consecutive runs of same-size images, at most batch_size long, reading each image once
+    (images may be a lazy sequence): yields (index of the first, the images)."""
+    run: list[np.ndarray] = []
     start = 0
-    while start < len(images):
-        end = start + 1
-        while end < len(images) and end - start < batch_size and images[end].shape == images[start].shape:
-            end += 1
-        yield start, end
-        start = end
+    for i in range(len(images)):
+        im = images[i]
+        if run and (len(run) == batch_size or im.shape != run[0].shape):
+            yield start, run
+            run, start = [], i
+        run.append(im)
+    if run:
+        yield start, run
 
 
 def predict_masks(net: nn.Module, images: Sequence[np.ndarray], out_sizes: Sequence[tuple[int, int]],
                   *, image_size: int, device: str, batch_size: int = 8) -> Iterator[np.ndarray]:
     """Yield one uint8 (H,W) argmax mask per image, at out_sizes[i] (the mask's size)."""
     net.to(device).eval()
-    for s, e in _batches(images, batch_size):
+    for s, run in _batches(images, batch_size):
         # No yield inside inference_mode: grad mode is thread-local and would leak to the caller.
         with torch.inference_mode():
-            x = to_tensor_images(images[s:e]).to(device)
+            x = to_tensor_images(run).to(device)
             if image_size > 0:
                 x = resize_images(x, (image_size, image_size))
             logits = net(normalise(x))
             preds = []
-            for i in range(s, e):
+            for i in range(s, s + len(run)):
                 lg = logits[i - s:i - s + 1]
                 if tuple(lg.shape[-2:]) != tuple(out_sizes[i]):
                     lg = F.interpolate(lg, size=tuple(out_sizes[i]), mode="bilinear", align_corners=False)

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sr_backends.training.config import SRTrainConfig
+from bench.training.config import SRTrainConfig
 
 
 class Optimizers:

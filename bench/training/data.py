@@ -23,6 +23,7 @@ from bench.datasets.base import Sample
 from bench.degrade import (DegradationConfig, degrade, depth_down, sample_seed, to_tensor,
                            upsample_to)
 from bench.errors import ConfigError, DataError
+from bench.references import reference_depth, reference_image, resolve_policy
 
 
 @dataclass
@@ -36,7 +37,7 @@ class PairSet:
     ref: list[torch.Tensor] | None = None       # uint8 (3, s*h, s*w), reference-based only
     depth_lr: list[torch.Tensor] | None = None  # float32 (1, h, w)
     depth_ref_down: list[torch.Tensor] | None = None  # float32 (1, h, w)
-    ref_policy: str = "none"                    # "adjacent" | "self" | "self+adjacent" | "none"
+    ref_policy: str = "none"                    # "adjacent" | "self" | "none" (SISR)
     fingerprint: str = ""
 
     def __len__(self) -> int:
@@ -54,15 +55,16 @@ def prepare_pairs(samples: Sequence[Sample], *, degradation: DegradationConfig, 
     Reference policy (the harness's `sr.ref_policy`, DESIGN section 3): "adjacent" takes
     `refs[0]` (e.g. the next frame) and requires one; "self" uses the LR image brought to HR
     size by bicubic (no information beyond the LR: the control of the Table 10 comparison);
-    "auto" takes `refs[0]` when a sample has one, otherwise "self".
+    "auto" is decided for the whole split (bench.references.resolve_policy, the same rule as
+    evaluation): adjacent when every sample has a reference, else self.
     """
     if degradation.scale != scale:
         raise ConfigError(f"train-sr: degradation.scale={degradation.scale} but the backend "
                           f"is x{scale}")
-    if ref_policy not in ("auto", "adjacent", "self"):
-        raise ConfigError(f"train-sr: ref_policy={ref_policy!r}; expected auto, adjacent or self")
+    policy = resolve_policy(ref_policy, samples, "the SR training data") if needs_reference \
+        else "none"
     h = hashlib.sha256(f"pairs|{degradation.fingerprint()}|{seed}|{scale}".encode())
-    ids, lrs, hrs, refs, dls, drs, policies = [], [], [], [], [], [], set()
+    ids, lrs, hrs, refs, dls, drs = [], [], [], [], [], []
     for s in samples:
         hr = np.asarray(s.hr)
         if hr.ndim != 3 or hr.shape[2] != 3 or hr.dtype != np.uint8:
@@ -81,21 +83,11 @@ def prepare_pairs(samples: Sequence[Sample], *, degradation: DegradationConfig, 
         dls.append(None if s.depth is None else depth_down(s.depth, scale, s.id))
         if not needs_reference:
             continue
-        if ref_policy == "adjacent" and not s.refs:
-            raise DataError(s.id, "ref_policy=adjacent but this sample has no reference image; "
-                                  "use ref_policy=self or auto")
-        if s.refs and ref_policy != "self":
-            policies.add("adjacent")
-            ref = np.asarray(s.refs[0])
-            if ref.shape != hr.shape:
-                raise DataError(s.id, f"reference {ref.shape} differs from hr {hr.shape}")
-            refs.append(_chw_u8(ref))
-            rd = s.ref_depths[0] if s.ref_depths else None
-        else:
-            policies.add("self")
-            up = upsample_to(to_tensor(lr), hr.shape[:2])[0]
-            refs.append(up.mul(255.0).round().byte())
-            rd = s.depth
+        ref = reference_image(s, lr, policy, scale)
+        if ref.shape != hr.shape:
+            raise DataError(s.id, f"reference {ref.shape} differs from hr {hr.shape}")
+        refs.append(_chw_u8(ref))
+        rd = reference_depth(s, policy)
         drs.append(None if rd is None else depth_down(rd, scale, s.id))
         h.update(refs[-1].numpy().tobytes())
     all_depth = bool(dls) and all(d is not None for d in dls)
@@ -105,7 +97,7 @@ def prepare_pairs(samples: Sequence[Sample], *, degradation: DegradationConfig, 
         ref=refs if needs_reference else None,
         depth_lr=dls if all_depth else None,  # a key is in the batch only if every sample has it
         depth_ref_down=drs if all_ref_depth else None,
-        ref_policy="+".join(sorted(policies, reverse=True)) if needs_reference else "none",
+        ref_policy=policy,
         fingerprint=h.hexdigest()[:16],
     )
 

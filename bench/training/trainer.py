@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,17 +29,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.atomic import atomic_path
 from bench.datasets.base import Sample
 from bench.degrade import to_uint8
 from bench.errors import ConfigError
 from bench.metrics.image_quality import psnr
 from sr_backends.base import ArchSpec
-from sr_backends.training import ddp
-from sr_backends.training.config import RESUMABLE_FIELDS, SRTrainConfig
-from sr_backends.training.data import (PatchBatches, PairSet, iteration_seed, make_loader,
+from bench.training import ddp
+from bench.training.config import RESUMABLE_FIELDS, SRTrainConfig
+from bench.training.data import (PatchBatches, PairSet, iteration_seed, make_loader,
                                        prepare_pairs, val_items)
-from sr_backends.training.logger import TrainLogger
-from sr_backends.training.optim import Optimizers
+from bench.training.logger import TrainLogger
+from bench.training.optim import Optimizers
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +96,14 @@ def sr_forward(model: nn.Module, batch: dict[str, torch.Tensor], needs_reference
 def resolve_spec(spec_or_name: str | ArchSpec, label: str) -> tuple[str, ArchSpec]:
     """(backend name recorded in the sidecar, spec); a spec object is recorded as `label`."""
     if isinstance(spec_or_name, ArchSpec):
-        return label, spec_or_name
-    from sr_backends import BACKENDS  # lazy: resolving a name imports the backend module
-    spec = BACKENDS.get(spec_or_name)
-    if not isinstance(spec, ArchSpec):
-        raise ConfigError(f"train-sr: backend {spec_or_name!r} has nothing to train "
+        name, spec = label, spec_or_name
+    else:
+        from sr_backends import BACKENDS  # lazy: resolving a name imports the backend module
+        name, spec = spec_or_name, BACKENDS.get(spec_or_name)
+    if spec.kind != "learned":
+        raise ConfigError(f"train-sr: backend {name!r} has nothing to train "
                           f"(not a learned architecture)")
-    return spec_or_name, spec
+    return name, spec
 
 
 def effective_hparams(spec: ArchSpec, cfg: SRTrainConfig) -> dict[str, Any]:
@@ -137,9 +138,9 @@ def _amp_enabled(cfg: SRTrainConfig, device: torch.device) -> bool:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a crash mid-write never leaves a truncated last.pt
+    # unique '.tmp-*' sibling + os.replace: a crash mid-write never leaves a truncated last.pt
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _check_resume_config(saved: dict[str, Any], cfg: SRTrainConfig) -> None:

@@ -16,49 +16,68 @@ Patches (`patch_size`, in LR pixels; the HR patch is the `scale`x region):
 """
 from __future__ import annotations
 
-import difflib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bench.degrade import DegradationConfig
+from bench.degrade_config import DegradationConfig
 from bench.errors import ConfigError
+from bench.registry import did_you_mean
 
 # Fields that only change how a run is observed or where it runs, not the weights it
 # produces; a resumed run may change them freely (see trainer._check_resume_config).
 RESUMABLE_FIELDS = frozenset({"val_every", "log_every", "num_workers", "device", "tensorboard"})
 
 
-class SRTrainConfig(BaseModel):
+class SRTrainSettings(BaseModel):
+    """How a learned backend is trained: the `sr.train` section of the harness config.
+
+    The one SR-training schema: `SRTrainConfig` below adds only what the harness fills in
+    (backend, hyper-parameters, reference policy, seed, device, degradation). `n_train` /
+    `n_val` size a *generated* SR dataset (SynthSewer); the test split's size is an
+    evaluation choice (`sr.eval.n_test`) and never part of the weights' identity.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
-    backend: str = Field(..., description="SR backend name (a learned one, e.g. 'edsr')")
-    hparams: dict[str, Any] = Field(default_factory=dict,
-                                    description="overrides of the backend's hyper-parameters")
-    tiny: bool = Field(False, description="apply the backend's test-size `tiny` overrides")
-    iterations: int = Field(..., ge=1, description="optimizer steps in total (schedule length)")
+    iterations: int = Field(2000, ge=1, description="optimizer steps in total (schedule length)")
     batch_size: int = Field(16, ge=1, description="patches per step, per process")
-    patch_size: int | None = Field(48, ge=4,
+    patch_size: int | None = Field(32, ge=4,
                                    description="LR patch side in pixels; null = whole frames")
     lr: float = Field(2e-4, gt=0, description="Adam learning rate at the start")
     betas: tuple[float, float] = Field((0.9, 0.999), description="Adam betas")
     weight_decay: float = Field(0.0, ge=0)
     eta_min: float = Field(1e-7, ge=0, description="cosine annealing floor")
     grad_clip: float | None = Field(None, gt=0, description="max gradient L2 norm; null = off")
-    ref_policy: Literal["auto", "adjacent", "self"] = Field(
-        "auto", description="reference-based models: adjacent (the sample's next frame), self "
-                            "(the bicubic-enlarged LR), auto (adjacent when present)")
     augment: bool = Field(True, description="random flips and 90-degree rotations")
-    val_every: int = Field(500, ge=1, description="validate + checkpoint every N iterations")
+    val_every: int = Field(250, ge=1, description="validate + checkpoint every N iterations")
     val_crop: int | None = Field(None, ge=8,
                                  description="centre crop (LR pixels) for validation; null = full")
     log_every: int = Field(10, ge=1, description="CSV/TensorBoard loss row every N iterations")
-    seed: int = Field(0, description="drives init, LR degradation noise, patches, augmentation")
     amp: Literal["auto"] | bool = Field("auto",
                                         description="mixed precision; auto = on for CUDA only")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
-    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     tensorboard: bool = Field(True, description="also write TensorBoard events (if installed)")
+    n_train: int = Field(96, ge=1, description="frames of a generated SR dataset's train split")
+    n_val: int = Field(8, ge=1, description="frames of a generated SR dataset's val split")
+
+    def training_fields(self) -> dict[str, Any]:
+        """What the trainer sees (the data sizes are the dataset's business)."""
+        return self.model_dump(exclude={"n_train", "n_val"})
+
+
+class SRTrainConfig(SRTrainSettings):
+    """Everything that determines one SR training run, validated once."""
+
+    backend: str = Field(..., description="SR backend name (a learned one, e.g. 'edsr')")
+    hparams: dict[str, Any] = Field(default_factory=dict,
+                                    description="overrides of the backend's hyper-parameters")
+    tiny: bool = Field(False, description="apply the backend's test-size `tiny` overrides")
+    ref_policy: Literal["auto", "adjacent", "self"] = Field(
+        "auto", description="reference-based models: adjacent (the sample's next frame), self "
+                            "(the bicubic-enlarged LR), auto (adjacent when present)")
+    seed: int = Field(0, description="drives init, LR degradation noise, patches, augmentation")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     degradation: DegradationConfig = Field(default_factory=DegradationConfig,
                                            description="HR->LR operator for samples without LR")
 
@@ -75,15 +94,14 @@ def _suggest(key: str, model: type[BaseModel], loc: tuple[Any, ...]) -> str:
         target = getattr(field, "annotation", None) if field else None
         if not (isinstance(target, type) and issubclass(target, BaseModel)):
             return ""
-    close = difflib.get_close_matches(key, list(target.model_fields), n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    return did_you_mean(key, target.model_fields)
 
 
 def load_train_config(data: dict[str, Any]) -> SRTrainConfig:
     """Validate a plain dict (YAML / CLI overrides) into an SRTrainConfig.
 
     Raises ConfigError whose message names the first offending key, e.g.
-    "train-sr: unknown key 'batchsize' (did you mean 'batch_size'?)".
+    "train-sr: unknown key 'batchsize'. Did you mean 'batch_size'?".
     """
     try:
         return SRTrainConfig.model_validate(data)
@@ -93,7 +111,7 @@ def load_train_config(data: dict[str, Any]) -> SRTrainConfig:
         key = _key_path(loc)
         if err.get("type") == "extra_forbidden":
             last = str(loc[-1]) if loc else key
-            msg = f"train-sr: unknown key {key!r}{_suggest(last, SRTrainConfig, loc)}"
+            msg = f"train-sr: unknown key {key!r}.{_suggest(last, SRTrainConfig, loc)}"
         elif err.get("type") == "missing":
             msg = f"train-sr: missing required key {key!r}"
         else:

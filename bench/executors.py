@@ -1,0 +1,165 @@
+"""Executors: run a plan's units and write their rows. The driver (this process) is always the
+single writer of result rows; units only return them (bench/execute.py).
+
+- `local` (default): units one after another in this process.
+- `ray`: each unit is a Ray task (`num_cpus` / `num_gpus` from `executor.*`), retried up to
+  `executor.max_retries` times when its worker process dies; rows are written as groups
+  finish. Ray starts a local cluster unless `executor.address` names one ('auto' joins the
+  cluster `ray start` made, e.g. inside a Slurm allocation). Caches must live on a path every
+  worker sees; their entries are published atomically, so two workers producing the same key
+  never corrupt it.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from bench.console import log
+from bench.errors import BenchError
+from bench.execute import run_group, train_sr
+from bench.plan import Group, Plan
+from bench.store import ResultStore
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    cells_total: int = 0
+    cells_computed: int = 0
+    seconds: float = 0.0
+    cache: dict[str, int] = field(default_factory=dict)
+    ref_policy: str = ""
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+class Progress:
+    """One line per finished unit with elapsed time and ETA (works in a pipe and in CI logs);
+    a tqdm bar for training steps when stderr is a terminal."""
+
+    def __init__(self, total_groups: int, bars: bool):
+        self.total, self.done, self.bars = total_groups, 0, bars
+        self.start = time.perf_counter()
+        self._bar = None
+        self._last_line = 0.0
+
+    def step(self, stage: str, step: int, total: int, text: str) -> None:
+        if self.bars:
+            from tqdm import tqdm
+
+            if self._bar is None or self._bar.desc != stage:
+                self.close_bar()
+                self._bar = tqdm(total=total, desc=stage, leave=False)
+            self._bar.total, self._bar.n = total, step
+            self._bar.set_postfix_str(text)
+            self._bar.refresh()
+        elif time.perf_counter() - self._last_line > 30 and total > 1:  # a heartbeat in logs
+            self._last_line = time.perf_counter()
+            log(f"  {stage}: step {step}/{total} {text}")
+
+    def close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def finished(self, group: Group) -> None:
+        self.close_bar()
+        self.done += 1
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        log(f"[{self.done}/{self.total}] {group.label}: {len(group.cells)} cell(s) done "
+            f"({elapsed:.0f} s elapsed, ~{eta:.0f} s left)")
+
+
+def _kill_after_cells(cells_done: int) -> None:
+    """Test hook: SEWER_BENCH_KILL_AFTER_CELLS=N makes the run SIGKILL itself after N cells,
+    so the kill -9 resume test is deterministic instead of racing a timer."""
+    limit = os.environ.get("SEWER_BENCH_KILL_AFTER_CELLS")
+    if limit and cells_done >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def execute(plan: Plan, store: ResultStore, progress_bars: bool = True) -> RunSummary:
+    """Run every unit of `plan` with the configured executor; write rows as groups finish."""
+    from bench.cache import Cache
+
+    start = time.perf_counter()
+    summary = RunSummary(plan.run_id, cells_total=plan.cells_total, ref_policy=plan.policy)
+    stats: Counter[str] = Counter()
+    name = plan.cfg.executor.name
+    runner = _run_local if name == "local" else _run_ray
+    to_train = plan.sr_to_train(Cache(plan.cache_root))
+    stats["weights_trained"] += len(to_train)
+    stats["weights_hit"] += sum(1 for n in plan.backends if plan.backends[n].trained_by_harness
+                                and n not in to_train)
+
+    def write(group: Group, results, group_stats: dict) -> None:
+        stats.update(group_stats)
+        for cell_id, rows in results:
+            store.append(cell_id, rows)
+            summary.cells_computed += 1
+            _kill_after_cells(summary.cells_computed)
+
+    if plan.groups:
+        runner(plan, to_train, write, summary, progress_bars)
+    summary.seconds = time.perf_counter() - start
+    summary.cache = dict(stats)
+    return summary
+
+
+def _run_local(plan: Plan, to_train: list[str], write: Callable, summary: RunSummary,
+               bars: bool) -> None:
+    t0 = time.perf_counter()
+    for name in to_train:
+        log(f"[bold]{name}[/] has no trained weights for this profile/data yet: training it now "
+            f"({plan.cfg.sr.train.iterations} iterations, cached for next time)")
+        train_sr(plan, name, progress=bars)
+    summary.stages["sr training"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    progress = Progress(len(plan.groups), bars)
+    for group in plan.groups:
+        results, stats = run_group(plan, group, progress=progress.step)
+        write(group, results, stats)
+        progress.finished(group)
+    summary.stages["task models"] = time.perf_counter() - t1
+
+
+def _run_ray(plan: Plan, to_train: list[str], write: Callable, summary: RunSummary,
+             bars: bool) -> None:
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never report over the network
+    try:
+        import ray
+    except ImportError:
+        raise BenchError("--executor ray needs Ray: pip install -e \".[ray]\"") from None
+    ex = plan.cfg.executor
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=ex.address, include_dashboard=False, log_to_driver=True,
+                 configure_logging=False)
+    try:
+        cpus = ex.num_cpus or plan.threads
+        opts = dict(num_cpus=cpus, num_gpus=ex.num_gpus, max_retries=ex.max_retries)
+        plan_ref = ray.put(plan)
+        t0 = time.perf_counter()
+        if to_train:
+            log(f"training {', '.join(to_train)} on the Ray cluster")
+            ray.get([ray.remote(**opts)(train_sr).remote(plan_ref, n) for n in to_train])
+        summary.stages["sr training"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        remote_group = ray.remote(**opts)(run_group)
+        pending = {remote_group.remote(plan_ref, g): g for g in plan.groups}
+        progress = Progress(len(pending), False)
+        log(f"submitted {len(pending)} group(s) to Ray ({cpus} CPU, {ex.num_gpus} GPU each)")
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            group = pending.pop(ready[0])
+            results, stats = ray.get(ready[0])
+            write(group, results, stats)
+            progress.finished(group)
+        summary.stages["task models"] = time.perf_counter() - t1
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,162 @@
+"""`plan(cfg)`: everything a run will do, resolved up front, before any work starts.
+
+A run is a set of *cells* (task model, seed, trained-on variant, evaluated-on variant); a
+*group* is one fit and the evaluations that share it (train-on-hr: one group per model and
+seed, evaluated on every variant; train-per-variant: one group per variant). Planning opens the
+dataset once, computes its fingerprint once, resolves the reference policy and every SR
+backend, and drops the cells the store already holds. The plan is plain data (picklable), so
+an executor can ship each group to another process or machine (bench/executors.py), where
+`bench.execute.run_group` computes it from the plan and the caches alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.backends import ResolvedBackend, ref_policy_for, resolve_backends, sr_context
+from bench.cache import Cache, key_of
+from bench.config import BenchConfig
+from bench.store import ResultStore, cell_id
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    model: str
+    seed: int
+    trained_on: str
+    evaluated_on: str
+
+
+@dataclass(frozen=True)
+class Group:
+    """One fit + the evaluations (cells still to do) that use it."""
+
+    model: str
+    seed: int
+    trained_on: str
+    cells: tuple[Cell, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} seed {self.seed} trained on {self.trained_on}"
+
+
+@dataclass
+class Plan:
+    cfg: BenchConfig
+    run_id: str
+    task: str
+    dataset: str
+    dataset_fingerprint: str
+    classes: list[str]
+    policy: str
+    sr_context: str
+    device: str
+    threads: int
+    cache_root: str
+    backends: dict[str, ResolvedBackend]
+    variants: list[str]
+    cells_total: int = 0
+    done: list[Cell] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+
+    @property
+    def todo(self) -> list[Cell]:
+        return [c for g in self.groups for c in g.cells]
+
+    def sr_to_train(self, cache: Cache) -> list[str]:
+        """Learned backends that a group to do needs and that have no weights yet."""
+        needed = {v[3:] for g in self.groups for v in
+                  [g.trained_on, *(c.evaluated_on for c in g.cells)] if v.startswith("SR:")}
+        return [n for n in self.backends if n in needed and not self.backends[n].has_weights(cache)]
+
+
+def open_task_dataset(cfg: BenchConfig):
+    from bench.datasets import open_dataset
+
+    d = cfg.data
+    return open_dataset(d.dataset, seed=d.seed, n_train=d.n_train, n_val=d.n_val,
+                        n_test=d.n_test, data_root=d.data_root)
+
+
+def make_plan(cfg: BenchConfig, store: ResultStore, device: str, threads: int,
+              cache_root: str) -> Plan:
+    task = cfg.task.name
+    dataset = open_task_dataset(cfg)
+    test = dataset.split("test")
+    variants = ["HR", "LR"] + [f"SR:{b}" for b in cfg.sr.backends]
+    backends = {b.name: b for b in resolve_backends(cfg.sr.backends, cfg)}
+    policy = ref_policy_for(test, cfg)
+    fingerprint = dataset.fingerprint()  # once per run: for folders it reads every file
+    plan = Plan(cfg, store.run_id, task, dataset.name, fingerprint, list(dataset.classes),
+                policy, sr_context(fingerprint, cfg, policy), device, threads, cache_root,
+                backends, variants)
+    done = store.done_cells()
+    per_variant = cfg.task.protocol == "train-per-variant"
+    for model in cfg.task.models:
+        for seed in cfg.seeds:
+            for trained_on in (variants if per_variant else ["HR"]):
+                evaluated = [trained_on] if per_variant else variants
+                cells = [Cell(cell_id(task, model, seed, trained_on, v), model, seed,
+                              trained_on, v) for v in evaluated]
+                plan.cells_total += len(cells)
+                plan.done += [c for c in cells if c.id in done]
+                todo = tuple(c for c in cells if c.id not in done)
+                if todo:
+                    plan.groups.append(Group(model, seed, trained_on, todo))
+    return plan
+
+
+def task_model_key(plan: Plan, group: Group, fit: Any, sr_fingerprint: str | None) -> str:
+    """What determines a trained task model: model, fit settings (incl. device), the data,
+    the variant it was trained on (with the degradation and the SR backend's fingerprint when
+    not HR) and the CPU thread count (results differ between 1 and 2 threads)."""
+    trained_on = group.trained_on
+    degradation = plan.cfg.degradation.fingerprint() if trained_on != "HR" else "-"
+    return key_of(f"{plan.task}/{group.model}", fit, plan.dataset_fingerprint, trained_on,
+                  plan.classes, degradation, sr_fingerprint or "-", f"threads={plan.threads}")
+
+
+def describe(plan: Plan, cache: Cache) -> dict[str, Any]:
+    """The plan as data for `bench run --dry-run [--json]`: cells, and what is cached."""
+    from bench.execute import fit_config, group_state
+
+    groups = []
+    for g in plan.groups:
+        state = group_state(plan, g, cache)
+        groups.append({"model": g.model, "seed": g.seed, "trained_on": g.trained_on,
+                       "task_model": state, "fit": vars(fit_config(plan, g)),
+                       "cells": [c.evaluated_on for c in g.cells]})
+    return {
+        "run": plan.run_id, "task": plan.task, "dataset": plan.dataset,
+        "dataset_fingerprint": plan.dataset_fingerprint, "ref_policy": plan.policy,
+        "cells_total": plan.cells_total, "cells_done": len(plan.done),
+        "cells_todo": len(plan.todo),
+        "todo": [vars(c) for c in plan.todo], "groups": groups,
+        "sr_backends": {n: ("weights from " + str(b.weights_file) if b.weights_file else
+                            "no weights needed" if not b.trained_by_harness else
+                            "cached" if b.has_weights(cache) else "will be trained")
+                        for n, b in plan.backends.items()},
+        "sr_outputs": _sr_output_state(plan, cache),
+    }
+
+
+def _sr_output_state(plan: Plan, cache: Cache) -> dict[str, Any]:
+    """Per SR variant a cell to do evaluates: outputs cached / to compute on the test split."""
+    from bench.variants import VariantContext, sr_output_counts
+
+    needed = sorted({c.evaluated_on for c in plan.todo if c.evaluated_on.startswith("SR:")})
+    if not needed:
+        return {}
+    test = open_task_dataset(plan.cfg).split("test")
+    ctx = VariantContext(plan.cfg, cache, plan.device, plan.policy, plan.sr_context,
+                         plan.backends)
+    out: dict[str, Any] = {}
+    for v in needed:
+        if not plan.backends[v[3:]].has_weights(cache):
+            out[v] = {"cached": 0, "to_compute": len(test), "note": "backend not trained yet"}
+            continue
+        hits = sr_output_counts(test, v, ctx)
+        out[v] = {"cached": hits, "to_compute": len(test) - hits}
+    return out

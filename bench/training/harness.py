@@ -1,0 +1,70 @@
+"""Training a resolved learned SR backend from the harness config (`bench train-sr`, and
+`bench run` when a backend has no weights yet).
+
+Weights land in the content-addressed cache under the backend's `weights_key`, so `bench run`
+and `bench eval-sr` find them by name. The training folder (`<stem>-train/`) keeps `last.pt`,
+so an interrupted training resumes when the same command runs again.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from bench import atomic
+from bench.cache import Cache
+from bench.config import BenchConfig
+
+
+def train_config(backend, cfg: BenchConfig, device: str):
+    """The one SR-training schema: `sr.train` + what the harness fills in."""
+    from bench.training.config import load_train_config
+
+    t = cfg.sr.train
+    return load_train_config({
+        **t.training_fields(), "backend": backend.name, "hparams": backend.hparams,
+        "ref_policy": backend.train_policy, "val_every": min(t.val_every, t.iterations),
+        "seed": cfg.data.seed, "device": device, "degradation": cfg.degradation.model_dump(),
+        "n_train": t.n_train, "n_val": t.n_val,
+    })
+
+
+def train_backend(backend, cfg: BenchConfig, cache: Cache, device: str, progress: bool = True,
+                  stop_after: int | None = None) -> Path:
+    """Train `backend` (a ResolvedBackend) with `sr.train`; weights end up at
+    `<stem>.safetensors` (+ `.json` sidecar), published atomically."""
+    from bench.backends import sr_training_data
+    from bench.training.trainer import train_sr
+
+    stem = backend.weights_stem(cache)
+    data = sr_training_data(cfg)
+    work = stem.parent / f"{stem.name}-train"
+    result = train_sr(backend.spec, list(data.split("train")), list(data.split("val")),
+                      train_config(backend, cfg, device), work,
+                      resume=(work / "last.pt").exists(), progress=progress,
+                      stop_after=stop_after, data_fingerprint=data.fingerprint())
+    if (stop_after is not None and result.stopped_early) or not is_main_process():
+        return work
+    # Sidecar first, weights last: a reader trusts the weights file only, so it never sees
+    # weights without their sidecar.
+    for suffix in (".json", ".safetensors"):
+        with atomic.atomic_path(stem.with_suffix(suffix)) as tmp:
+            shutil.copyfile(result.best_weights.with_suffix(suffix), tmp)
+    return stem.with_suffix(".safetensors")
+
+
+def ensure_weights(backends, cfg: BenchConfig, cache: Cache, device: str,
+                   progress: bool = True) -> None:
+    """Train every harness-trained backend of `backends` that has no weights yet."""
+    from bench.console import log
+
+    for b in backends:
+        if not b.has_weights(cache):
+            log(f"[bold]{b.name}[/] has no trained weights for this profile/data yet: training "
+                f"it now ({cfg.sr.train.iterations} iterations, cached for next time)")
+            train_backend(b, cfg, cache, device, progress=progress)
+
+
+def is_main_process() -> bool:
+    """Rank 0 under torchrun (the process group is already torn down when training returns)."""
+    return int(os.environ.get("RANK", "0")) == 0

@@ -1,0 +1,37 @@
+"""`TaskSpec`: what the harness needs to know about a downstream task, torch-free.
+
+One spec per task (`tasks/<task>/spec.py`, one line in `tasks.TASKS`). The harness reads it
+for the default dataset and models (configs/tasks/<task>.yaml holds the tunable defaults),
+which annotation the data must carry, the metrics the task adds to the catalogue, which of
+them get Δ tables, and the summary rows printed after the classes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bench.metrics import MetricInfo
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    description: str
+    default_dataset: str
+    # The annotation every sample of the task's data must carry (a `Target` field).
+    target: Literal["mask", "boxes", "labels"]
+    metrics: tuple[MetricInfo, ...]
+    # One Δ table per (model, metric in table_metrics).
+    table_metrics: tuple[str, ...]
+    # Rows after the classes, in this order (e.g. "Mean", "background"); "Mean" is the row
+    # the Δ tables put a rule above.
+    summary_rows: tuple[str, ...] = ("Mean",)
+    # Per-model defaults of the fit settings (e.g. an input size of 299 for InceptionV3);
+    # `task.model_options` in the config overrides them.
+    model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def metric(self, name: str) -> MetricInfo:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(name)
