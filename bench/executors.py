@@ -129,6 +129,17 @@ def _run_local(plan: Plan, to_train: list[str], write: Callable, summary: RunSum
 
 def _run_ray(plan: Plan, to_train: list[str], write: Callable, summary: RunSummary,
              bars: bool) -> None:
+    import contextlib
+    import sys
+
+    # Ray's driver prints cluster notes (e.g. "a worker died") to stdout: keep stdout for
+    # results (`--json` must stay parseable) by sending them to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        _run_ray_tasks(plan, to_train, write, summary)
+
+
+def _run_ray_tasks(plan: Plan, to_train: list[str], write: Callable,
+                   summary: RunSummary) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never report over the network
     try:
         import ray
@@ -137,7 +148,8 @@ def _run_ray(plan: Plan, to_train: list[str], write: Callable, summary: RunSumma
     ex = plan.cfg.executor
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=ex.address, include_dashboard=False, log_to_driver=True,
+        # log_to_driver=False: worker output must not reach stdout (`--json` stays pure)
+        ray.init(address=ex.address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     try:
         cpus = ex.num_cpus or plan.threads

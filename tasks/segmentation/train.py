@@ -180,7 +180,10 @@ def fit_loop(net: nn.Module, data: PreparedSplit, *, epochs: int, batch_size: in
         order = torch.randperm(n, generator=gen)
         flips = torch.rand(n, generator=gen) < 0.5
         batches = [order[b * bs:(b + 1) * bs].tolist() for b in range(steps_per_epoch)]
-        loader = torch.utils.data.DataLoader(data, batch_sampler=batches, num_workers=0)
+        # A private generator: an iterator over a DataLoader draws a base seed, which from the
+        # global RNG would shift the dropout masks of every later step.
+        loader = torch.utils.data.DataLoader(data, batch_sampler=batches, num_workers=0,
+                                             generator=torch.Generator())
         for idx, (xb, mb) in zip(batches, loader):
             fb = flips[idx]
             xb = torch.where(fb.view(-1, 1, 1, 1), xb.flip(-1), xb)  # random horizontal flip
