@@ -47,7 +47,7 @@ class SREvalConfig(_Strict):
 
 
 class SRConfig(_Strict):
-    backends: list[str] = Field(default_factory=lambda: ["bicubic", "edsr"])
+    backends: list[str] = Field(default_factory=lambda: ["bicubic"])  # configs/defaults.yaml
     weights: dict[str, Path] = Field(default_factory=dict,
                                      description="backend name -> local weights file")
     ref_policy: Literal["auto", "adjacent", "self"] = "auto"

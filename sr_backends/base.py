@@ -69,7 +69,7 @@ class BackendSpec:
     # The constructor whose keyword arguments `sr.hparams.<name>` may also set (when `build`
     # only forwards **kwargs); None: only the keys of `hparams` (and build's own keywords).
     model_class: Any = None
-    # Optional "module:attr" of a function (name, spec, hparams, lr_size, ref_size) -> dict
+    # Optional "module:attr" of a function (name, spec, lr_size, ref_size) -> dict
     # adding model-specific cost accounting to `bench cost` (e.g. DSRNet's U-Net split).
     cost_breakdown: str = ""
 

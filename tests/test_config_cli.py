@@ -92,3 +92,18 @@ def test_allocator_setting_applies_and_can_be_opted_out(monkeypatch):
     done = keep_freed_memory()
     if sys.platform.startswith("linux") and "libc.so" in (ctypes.util.find_library("c") or ""):
         assert done == f"glibc mallopt mmap_threshold=trim_threshold={1 << 30}"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("--task", "segmentaton"), "unknown task 'segmentaton'. Did you mean 'segmentation'?"),
+    (("--set", "sr.hparams.edsr={global_skp: true}", "--backend", "edsr"),
+     "sr.hparams.edsr.global_skp: not a hyper-parameter of 'edsr'. Did you mean 'global_skip'"),
+    (("--set", "sr.hparams.edrs={global_skip: true}"), "unknown backend 'edrs'. Did you mean 'edsr'"),
+    (("--set", "sr.weights.edsr=/nonexistent.safetensors"), "backend 'edsr' is not used"),
+    (("--set", "task=5"), "'task' is a section"),
+    (("--set", "task.models=[fcnn]"), "unknown task model 'segmentation/fcnn'"),
+])
+def test_run_boundary_errors_are_one_line(bench_cli, args, expected):
+    code, out, err = bench_cli("run", "--profile", "smoke", "--dry-run", *args)
+    assert code == 2, err
+    assert expected in err and len(err.strip().splitlines()) == 1, err

@@ -135,6 +135,7 @@ def test_harness_passes_the_right_depth_maps(tmp_path):
     assert np.array_equal(reference_for(s, lr, "self", 4), to_uint8(upsample_to(to_tensor(lr), (64, 64))))
 
 
+@pytest.mark.slow
 def test_dsrnet_gt_depth_trains_and_runs_through_the_harness(bench_json, tmp_path):
     """`bench train-sr` + `bench eval-sr` with depth_source=gt (tiny DSRNet+, smoke data),
     then the same with `self` references: separate weights, the policy recorded per row."""

@@ -22,6 +22,7 @@ def _means(result) -> dict:
     return {m: t["mean"] for m, t in result["tables"].items()}
 
 
+@pytest.mark.slow
 def test_run_resume_and_cache(bench_json, tmp_path):
     first = _run(bench_json, tmp_path)
     s = first["summary"]
@@ -74,6 +75,7 @@ def test_table_regenerates_from_store(bench_cli, bench_json, tmp_path):
     assert code == 1 and "regression" in out
 
 
+@pytest.mark.slow
 def test_kill_9_then_rerun_gives_the_uninterrupted_table(tmp_path):
     args = ["run", "--task", "segmentation", *SMOKE, "--out", str(tmp_path / "killed"), "--json"]
     env = {**os.environ, "SEWER_BENCH_CACHE": str(tmp_path / "cache-killed")}
@@ -100,6 +102,7 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_table(tmp_path):
     assert not frame.duplicated(["model", "variant", "cls", "metric", "seed"]).any()
 
 
+@pytest.mark.slow
 def test_real_format_pipe_path(bench_json, tmp_path):
     data = tmp_path / "pipe-data"
     bench_json("synth", "--view", "pipe", "--out", str(data), "--n-train", "8", "--n-val", "2", "--n-test", "4")
@@ -119,6 +122,7 @@ def test_eval_sr_json_and_store_rows(bench_json, tmp_path):
     assert set(rows["metric"]) >= {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"}
 
 
+@pytest.mark.slow
 def test_learned_backend_is_trained_on_first_use(bench_json, tmp_path):
     args = ("eval-sr", "--backend", "bicubic", "--backend", "edsr", *SMOKE, "--out", str(tmp_path))
     first = bench_json(*args)
@@ -127,6 +131,7 @@ def test_learned_backend_is_trained_on_first_use(bench_json, tmp_path):
     assert list(cache.glob("edsr-*.safetensors")) and list(cache.glob("edsr-*.json"))
 
 
+@pytest.mark.slow
 def test_train_per_variant_protocol(bench_json, tmp_path, monkeypatch):
     monkeypatch.setenv("SEWER_BENCH_CACHE", str(tmp_path / "own-cache"))  # count every training
     result = _run(bench_json, tmp_path, "--model", "fcn", "--set", "task.protocol=train-per-variant",
@@ -141,6 +146,7 @@ def test_train_per_variant_protocol(bench_json, tmp_path, monkeypatch):
     assert set(frame["protocol"]) == {"train-per-variant"} and set(frame["seed"]) == {0, 1}
 
 
+@pytest.mark.slow
 def test_run_with_reference_backend_gt_depth_records_the_policy(bench_json, tmp_path):
     """DSRNet+ (tiny) with ground-truth depth and `self` references inside `bench run`: the
     SR rows carry the policy, the reference-free variants carry none, the manifest says it."""

@@ -166,3 +166,26 @@ def test_full_resolution_logits(name, size) -> None:  # type: ignore[no-untyped-
     with torch.inference_mode():
         out = net(torch.zeros(1, 3, 40, 56))
     assert out.shape == (1, 3, 40, 56)
+
+
+def test_data_loading_leaves_the_global_rng_alone(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Dropout draws from the global RNG: if reading batches drew from it too (a DataLoader
+    iterator's base seed does), the weights would depend on how the data is loaded."""
+    from tasks.segmentation import train as seg_train
+
+    images, targets = make_split(4, seed=3)
+    fit = FitConfig(epochs=2, batch_size=2, lr=1e-3, image_size=32, size="tiny", seed=1)
+
+    def weights():
+        model = TASK_MODELS.get("segmentation/fcn")()
+        model.fit(images, targets, CLASSES, fit)
+        return model.net.state_dict()
+
+    through_loader = weights()
+
+    def plain(data, batch_sampler, **_):  # stacks the same items, draws nothing
+        return ([torch.stack(t) for t in zip(*(data[i] for i in idx))] for idx in batch_sampler)
+
+    monkeypatch.setattr(seg_train.torch.utils.data, "DataLoader", plain)
+    direct = weights()
+    assert all(torch.equal(v, direct[k]) for k, v in through_loader.items())

@@ -251,7 +251,7 @@ def test_cache_roundtrip_and_corrupt_file(monkeypatch):
     ds = SynthSewerCls(seed=2, n_train=1, n_val=2, n_test=1)
     first = [x.hr.copy() for x in ds.split("val")]
     path = ds.cache_path("val")
-    assert path.exists() and not list(path.parent.glob("*.tmp"))
+    assert path.exists() and not list(path.parent.glob(".tmp-*"))
     again = SynthSewerCls(seed=2, n_train=1, n_val=2, n_test=1)
     with monkeypatch.context() as m:
         m.setattr(SynthSewerCls, "generate", lambda self, split: pytest.fail("not cached"))

@@ -289,6 +289,7 @@ def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
     torch.save(res.model.state_dict(), Path(out) / f"rank{rank}.pt")
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_ranks_agree(tmp_path):
     import torch.distributed as dist
     if not dist.is_available() or not dist.is_gloo_available():

@@ -187,7 +187,7 @@ def register(app: typer.Typer) -> None:
         from sr_backends import BACKENDS
 
         cfg = build_config(config, sets, profile, out)
-        names = backend or ["edsr"]
+        names = backend or list(cfg.sr.backends)  # default: the configured backends
         for name in names:
             BACKENDS.check(name)
         h, w = parse_size(lr_size, "--lr-size")

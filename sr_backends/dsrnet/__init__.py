@@ -2,7 +2,7 @@
 
 All three are one class (`model.DSRNet`, or `DSRNetGAN` when the adversarial loss is on) with
 different hyper-parameters. See model.py for the data flow, cost.py for parameter/MAC figures
-against the paper, perf.py for the timing functions.
+against the paper (the spec's `cost_breakdown` hook); timing lives in bench/perf.py.
 """
 from __future__ import annotations
 
