@@ -66,7 +66,7 @@ def main() -> None:
     out = Path(args.out)
     report = {"command": " ".join([os.path.basename(sys.executable), *sys.argv]),
               "settings": vars(args), "rows": []}
-    large = ["--set", f"sr.train.n_test={args.n_test_large}"] if args.n_test_large else None
+    large = ["--set", f"sr.eval.n_test={args.n_test_large}"] if args.n_test_large else None
     report["bicubic"] = bench("eval-sr", "--backend", "bicubic", *common)["backends"]["bicubic"]
     if large:
         report["bicubic_large"] = bench("eval-sr", "--backend", "bicubic", *common,
