@@ -17,7 +17,7 @@ from bench.references import reference_image as reference_for
 from bench.cache import Cache
 from bench.datasets.base import Sample
 from bench.degrade import DegradationConfig, degrade, sample_seed, to_tensor, to_uint8, upsample_to
-from bench.errors import BenchError, ConfigError, DataError
+from bench.errors import BenchError, ConfigError
 from sr_backends.base import ArchSpec
 from sr_backends.learned import LearnedBackend
 from bench.training.config import SRTrainConfig

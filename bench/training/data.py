@@ -20,8 +20,7 @@ import numpy as np
 import torch
 
 from bench.datasets.base import Sample
-from bench.degrade import (DegradationConfig, degrade, depth_down, sample_seed, to_tensor,
-                           upsample_to)
+from bench.degrade import DegradationConfig, degrade, depth_down, sample_seed
 from bench.errors import ConfigError, DataError
 from bench.references import reference_depth, reference_image, resolve_policy
 
