@@ -236,7 +236,7 @@ def test_determinism_and_disjoint_splits():
     a = SynthSewerPipe(seed=7, n_train=3, n_val=3, n_test=3)
     b = SynthSewerPipe(seed=7, n_train=3, n_val=3, n_test=3)
     c = SynthSewerPipe(seed=8, n_train=3, n_val=3, n_test=3)
-    ga, gb, gc = a.generate("val"), b.generate("val"), c.generate("val")
+    ga, gb, gc = a.generate_unit("val", 1), b.generate_unit("val", 1), c.generate_unit("val", 1)
     for k in ga:
         assert np.array_equal(ga[k], gb[k]) and ga[k].dtype == gb[k].dtype
     assert not np.array_equal(ga["frames"], gc["frames"])
@@ -250,16 +250,34 @@ def test_determinism_and_disjoint_splits():
 def test_cache_roundtrip_and_corrupt_file(monkeypatch):
     ds = SynthSewerCls(seed=2, n_train=1, n_val=2, n_test=1)
     first = [x.hr.copy() for x in ds.split("val")]
-    path = ds.cache_path("val")
+    path = ds.unit_path("val", 1)
     assert path.exists() and not list(path.parent.glob(".tmp-*"))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["000000.npz", "000001.npz"]
     again = SynthSewerCls(seed=2, n_train=1, n_val=2, n_test=1)
     with monkeypatch.context() as m:
-        m.setattr(SynthSewerCls, "generate", lambda self, split: pytest.fail("not cached"))
+        m.setattr(SynthSewerCls, "generate_unit", lambda *a: pytest.fail("not cached"))
         assert all(np.array_equal(x.hr, y) for x, y in zip(again.split("val"), first))
     path.write_bytes(b"not a zip file")
     fresh = SynthSewerCls(seed=2, n_train=1, n_val=2, n_test=1)
     assert all(np.array_equal(x.hr, y) for x, y in zip(fresh.split("val"), first))
     assert path.stat().st_size > 1000  # rewritten
+
+
+def test_split_is_lazy_and_indexable(monkeypatch):
+    """A split reads its unit files on access: nothing of it is held but the last unit."""
+    ds = SynthSewerSR(seed=1, n_train=10, n_val=0, n_test=0)
+    split = ds.split("train")
+    assert len(split) == 10 and split[-1].id == split[9].id == "train/000009"
+    with pytest.raises(IndexError):
+        split[10]
+    assert [s.id for s in split[8:]] == ["train/000008", "train/000009"]
+    loads = []
+    real = SynthSewerSR.load_unit
+    monkeypatch.setattr(SynthSewerSR, "load_unit", lambda self, sp, u: loads.append(u) or real(self, sp, u))
+    fresh = SynthSewerSR(seed=1, n_train=10, n_val=0, n_test=0).split("train")
+    ids = [s.id for s in fresh]  # in order: each sequence file is read once
+    assert len(ids) == 10 and loads == [0, 1]
+    assert np.array_equal(fresh[7].refs[0], ds.generate_unit("train", 0)["frames"][8])
 
 
 def test_bad_arguments():

@@ -24,10 +24,12 @@ first surface (wall or water), in metres, clamped at the scene's max_depth (40 m
 advancing along a straight pipe sees the same per-pixel depth, so `ref_depths` equals `depth`
 (stored once per shot). Geometry conventions (frames, theta, pixel centres): synth_geometry.
 
-Determinism: item i of split s comes from numpy's generator seeded with (seed, view, split, i)
-only, so the same seed gives identical bytes and splits are disjoint scenes. Generated
-splits are cached as $SEWER_BENCH_CACHE (default ~/.cache/sewer-sr-bench)
-/synthsewer/<fingerprint>/<split>.npz, written atomically; an unreadable file is regenerated.
+Determinism: unit u of split s (a Pipe/Cls sample, an SR sequence) comes from numpy's
+generator seeded with (seed, view, split, u) only, so the same seed gives identical bytes and
+splits are disjoint scenes. Each unit is cached in its own file, $SEWER_BENCH_CACHE (default
+~/.cache/sewer-sr-bench)/synthsewer/<fingerprint>/<split>/<u:06d>.npz, written atomically as
+it is generated; an unreadable file is regenerated. `split()` returns a lazy sequence that
+reads one unit at a time, so memory does not grow with the split size.
 Arrays are shared between samples (an SR sample's ref is the next sample's hr): read-only use.
 """
 from __future__ import annotations
@@ -77,14 +79,17 @@ def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 class _SynthView:
-    """Shared machinery: seeding, caching, splitting. Subclasses define the frames."""
+    """Shared machinery: seeding, per-unit caching, lazy splits. Subclasses define the units.
+
+    A unit is what one generator call renders: one sample (Pipe, Cls) or one sequence (SR).
+    Each unit is cached in its own file, so a split is written while it is generated and read
+    one unit at a time: memory does not grow with the split size.
+    """
 
     name = ""
     classes: list[str] = []
     view_id = 0
     width = height = 0
-    # frames[i] has depth depths[frame_depth[i]]: frames of one shot share their depth map.
-    keys: tuple[str, ...] = ("frames", "depths", "frame_depth", "hr_idx", "ref_idx")
 
     def __init__(self, seed: int = 0, n_train: int = 64, n_val: int = 16, n_test: int = 32):
         sizes = {"train": n_train, "val": n_val, "test": n_test}
@@ -93,15 +98,15 @@ class _SynthView:
                 raise ConfigError(f"{self.name}: {key} must be an integer >= 0, got {v!r}")
         self.seed, self.sizes = int(seed), {k: int(v) for k, v in sizes.items()}
         self.classes = list(type(self).classes)
-        self._splits: dict[str, list[Sample]] = {}
+        self._splits: dict[str, _LazySplit] = {}
 
     def fingerprint(self) -> str:
         text = json.dumps({"view": self.name, "seed": self.seed, "sizes": self.sizes,
                            "version": GENERATOR_VERSION}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def cache_path(self, split: str) -> Path:
-        return cache_root() / "synthsewer" / self.fingerprint() / f"{split}.npz"
+    def unit_path(self, split: str, unit: int) -> Path:
+        return cache_root() / "synthsewer" / self.fingerprint() / split / f"{unit:06d}.npz"
 
     def rng(self, split: str, item: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.view_id, SPLITS.index(split), item])
@@ -111,101 +116,124 @@ class _SynthView:
             raise ConfigError(f"{self.name}: unknown split {name!r}; "
                               f"expected one of {', '.join(SPLITS)}")
         if name not in self._splits:
-            self._splits[name] = self._samples(name, self._load_or_generate(name))
+            missing = [u for u in range(self.n_units(name)) if not self.unit_path(name, u).exists()]
+            if missing:
+                _log.info("generating %s/%s: %d units", self.name, name, len(missing))
+            for u in missing:
+                self._write(name, u, self.generate_unit(name, u))
+            self._splits[name] = _LazySplit(self, name)
         return self._splits[name]
 
-    def _load_or_generate(self, split: str) -> dict[str, np.ndarray]:
-        path = self.cache_path(split)
-        if path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    arrays = {k: z[k] for k in self.keys}
-                self._check(split, arrays)
-                return arrays
-            except Exception as exc:  # truncated, corrupt or stale file: rebuild it
+    def load_unit(self, split: str, unit: int) -> dict[str, np.ndarray]:
+        """The arrays of one unit, from its cache file (regenerated when unreadable)."""
+        path = self.unit_path(split, unit)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            self.check_unit(split, unit, arrays)
+            return arrays
+        except Exception as exc:  # missing, truncated, corrupt or stale file: rebuild it
+            if path.exists():
                 _log.warning("regenerating %s: unreadable cache (%s)", path, exc)
-        arrays = self.generate(split)
+        arrays = self.generate_unit(split, unit)
+        self._write(split, unit, arrays)
+        return arrays
+
+    def _write(self, split: str, unit: int, arrays: dict[str, np.ndarray]) -> None:
+        path = self.unit_path(split, unit)
         try:
             _save_atomic(path, arrays)
         except OSError as exc:  # a read-only cache must not stop the benchmark
             _log.warning("could not cache %s: %s", path, exc)
-        return arrays
 
-    def _check(self, split: str, a: dict[str, np.ndarray]) -> None:
-        n = self.sizes[split]
-        if a["hr_idx"].shape != (n,) or a["ref_idx"].shape != (n,):
-            raise ValueError(f"expected {n} samples")
-        if a["frames"].shape[1:] != (self.height, self.width, 3) or a["frames"].dtype != np.uint8:
-            raise ValueError("bad frames array")
-        if (a["depths"].shape[1:] != a["frames"].shape[1:3]
-                or a["frame_depth"].shape != (len(a["frames"]),)):
-            raise ValueError("bad depths array")
-        if n and (max(a["hr_idx"].max(), a["ref_idx"].max()) >= len(a["frames"])
-                  or a["frame_depth"].max() >= len(a["depths"])):
-            raise ValueError("index out of range")
+    # --- what a view defines -------------------------------------------------------------
+    def n_units(self, split: str) -> int:
+        return self.sizes[split]
 
-    def _pairs(self, split: str, codes_of) -> tuple[dict[str, np.ndarray], list[dict]]:
-        """Pipe/Cls: one fresh scene per sample, rendered at t and t+1 (the ref)."""
-        n = self.sizes[split]
-        frames = np.zeros((2 * n, self.height, self.width, 3), np.uint8)
-        depths = np.zeros((n, self.height, self.width), np.float32)
-        first = []
-        for i in range(n):
-            rng = self.rng(split, i)
-            shot = sample_shot(rng, self.width, self.height, codes_of(rng))
-            f0, f1 = render_sequence(shot, 2)
-            frames[2 * i], frames[2 * i + 1], depths[i] = f0["rgb"], f1["rgb"], f0["depth"]
-            first.append(f0)
-        idx = np.arange(n, dtype=np.int64) * 2
-        return {"frames": frames, "depths": depths, "frame_depth": np.repeat(idx // 2, 2),
-                "hr_idx": idx, "ref_idx": idx + 1}, first
+    def unit_of(self, i: int) -> tuple[int, int]:
+        """(unit, position of sample i within it)."""
+        return i, 0
 
-    def generate(self, split: str) -> dict[str, np.ndarray]:
+    def generate_unit(self, split: str, unit: int) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
-    def _target(self, a: dict[str, np.ndarray], i: int) -> Target:
+    def check_unit(self, split: str, unit: int, a: dict[str, np.ndarray]) -> None:
+        """Raises ValueError unless `a` has the arrays a sample of this view needs."""
+        frames, depth = a["frames"], a["depth"]
+        if frames.ndim != 4 or frames.shape[1:] != (self.height, self.width, 3) \
+                or frames.dtype != np.uint8 or len(frames) < 2:
+            raise ValueError("bad frames array")
+        if depth.shape != frames.shape[1:3] or depth.dtype != np.float32:
+            raise ValueError("bad depth array")
+
+    def sample(self, split: str, i: int, a: dict[str, np.ndarray], t: int) -> Sample:
+        """Sample i: frame t of its unit, the next frame as its reference (same depth)."""
+        d = a["depth"]
+        return Sample(id=f"{split}/{i:06d}", hr=a["frames"][t], depth=d, refs=(a["frames"][t + 1],),
+                      ref_depths=(d,), target=self.target(a))
+
+    def target(self, a: dict[str, np.ndarray]) -> Target:
         return Target()
 
-    def _samples(self, split: str, a: dict[str, np.ndarray]) -> list[Sample]:
-        out = []
-        for i in range(self.sizes[split]):
-            h, r = int(a["hr_idx"][i]), int(a["ref_idx"][i])
-            dh, dr = a["depths"][a["frame_depth"][h]], a["depths"][a["frame_depth"][r]]
-            out.append(Sample(id=f"{split}/{i:06d}", hr=a["frames"][h], depth=dh,
-                              refs=(a["frames"][r],), ref_depths=(dr,), target=self._target(a, i)))
-        return out
+    def _pair(self, split: str, i: int, codes_of) -> tuple[dict[str, np.ndarray], dict]:
+        """Pipe/Cls: one fresh scene per sample, rendered at t and t+1 (the ref)."""
+        rng = self.rng(split, i)
+        shot = sample_shot(rng, self.width, self.height, codes_of(rng))
+        f0, f1 = render_sequence(shot, 2)
+        return {"frames": np.stack([f0["rgb"], f1["rgb"]]), "depth": f0["depth"]}, f0
+
+
+class _LazySplit(Sequence):
+    """The samples of one split, read from the unit files on access (the last unit is kept,
+    so reading a sequence in order reads each file once)."""
+
+    def __init__(self, view: _SynthView, split: str):
+        self.view, self.split, self._last = view, split, (-1, {})
+
+    def __len__(self) -> int:
+        return self.view.sizes[self.split]
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"{self.view.name}/{self.split}: index {i} out of range ({n})")
+        i = i % n
+        unit, t = self.view.unit_of(i)
+        if self._last[0] != unit:
+            self._last = (unit, self.view.load_unit(self.split, unit))
+        return self.view.sample(self.split, i, self._last[1], t)
 
 
 class SynthSewerSR(_SynthView):
     name, view_id, width, height = "synthsewer-sr", 1, 448, 320
     classes: list[str] = []
 
-    def generate(self, split: str) -> dict[str, np.ndarray]:
-        n = self.sizes[split]
-        n_seq = -(-n // SEQ_LEN)
-        frames = np.zeros((n + n_seq, self.height, self.width, 3), np.uint8)
-        depths = np.zeros((n_seq, self.height, self.width), np.float32)
-        frame_depth = np.zeros(n + n_seq, np.int64)
-        hr_idx = np.zeros(n, np.int64)
-        pos = 0
-        for s in range(n_seq):
-            count = min(SEQ_LEN, n - s * SEQ_LEN)
-            rng = self.rng(split, s)
-            codes = [str(c) for c in rng.choice(LABEL_CODES, size=int(rng.integers(0, 5)))]
-            shot = sample_shot(rng, self.width, self.height, codes, n_frames=count + 1)
-            for t, f in enumerate(render_sequence(shot, count + 1)):
-                frames[pos + t] = f["rgb"]
-            depths[s], frame_depth[pos: pos + count + 1] = f["depth"], s
-            hr_idx[s * SEQ_LEN: s * SEQ_LEN + count] = pos + np.arange(count)
-            pos += count + 1
-        return {"frames": frames, "depths": depths, "frame_depth": frame_depth,
-                "hr_idx": hr_idx, "ref_idx": hr_idx + 1}
+    def n_units(self, split: str) -> int:
+        return -(-self.sizes[split] // SEQ_LEN)
+
+    def unit_of(self, i: int) -> tuple[int, int]:
+        return divmod(i, SEQ_LEN)
+
+    def generate_unit(self, split: str, unit: int) -> dict[str, np.ndarray]:
+        """Sequence `unit`: count + 1 frames (the last is only a reference) and their depth."""
+        count = min(SEQ_LEN, self.sizes[split] - unit * SEQ_LEN)
+        rng = self.rng(split, unit)
+        codes = [str(c) for c in rng.choice(LABEL_CODES, size=int(rng.integers(0, 5)))]
+        shot = sample_shot(rng, self.width, self.height, codes, n_frames=count + 1)
+        frames = render_sequence(shot, count + 1)
+        return {"frames": np.stack([f["rgb"] for f in frames]), "depth": frames[-1]["depth"]}
+
+    def check_unit(self, split: str, unit: int, a: dict[str, np.ndarray]) -> None:
+        super().check_unit(split, unit, a)
+        if len(a["frames"]) != min(SEQ_LEN, self.sizes[split] - unit * SEQ_LEN) + 1:
+            raise ValueError("wrong number of frames")
 
 
 class SynthSewerPipe(_SynthView):
     name, view_id, width, height = "synthsewer-pipe", 2, 256, 256
     classes = list(PIPE_CODES)
-    keys = _SynthView.keys + ("masks", "boxes", "box_labels", "box_counts")
 
     @staticmethod
     def _codes(rng: np.random.Generator) -> list[str]:
@@ -213,40 +241,25 @@ class SynthSewerPipe(_SynthView):
             return []
         return [str(c) for c in rng.choice(PIPE_CODES, size=int(rng.integers(1, 4)))]
 
-    def generate(self, split: str) -> dict[str, np.ndarray]:
-        arrays, first = self._pairs(split, self._codes)
-        masks, boxes, labels, counts = [], [], [], []
-        for f in first:
-            mask, b, lab = boxes_from_mask(index_mask(f["label"], self.classes),
-                                           len(self.classes), PIPE_MIN_PIXELS)
-            masks.append(mask)
-            boxes.append(b)
-            labels.append(lab)
-            counts.append(len(b))
-        n = len(first)
-        arrays["masks"] = np.stack(masks) if n else np.zeros((0, self.height, self.width), np.uint8)
-        arrays["boxes"] = np.concatenate(boxes) if n else np.zeros((0, 4), np.float32)
-        arrays["box_labels"] = np.concatenate(labels) if n else np.zeros(0, np.int64)
-        arrays["box_counts"] = np.asarray(counts, np.int64)
-        return arrays
+    def generate_unit(self, split: str, unit: int) -> dict[str, np.ndarray]:
+        arrays, first = self._pair(split, unit, self._codes)
+        mask, boxes, labels = boxes_from_mask(index_mask(first["label"], self.classes),
+                                              len(self.classes), PIPE_MIN_PIXELS)
+        return {**arrays, "mask": mask, "boxes": boxes, "box_labels": labels}
 
-    def _check(self, split: str, a: dict[str, np.ndarray]) -> None:
-        super()._check(split, a)
-        if (a["masks"].shape != (self.sizes[split], self.height, self.width)
-                or a["box_counts"].sum() != len(a["boxes"]) or len(a["boxes"]) != len(a["box_labels"])):
+    def check_unit(self, split: str, unit: int, a: dict[str, np.ndarray]) -> None:
+        super().check_unit(split, unit, a)
+        if (a["mask"].shape != (self.height, self.width) or a["mask"].dtype != np.uint8
+                or a["boxes"].shape != (len(a["box_labels"]), 4)):
             raise ValueError("bad annotation arrays")
 
-    def _target(self, a: dict[str, np.ndarray], i: int) -> Target:
-        if "_offsets" not in a:
-            a["_offsets"] = np.concatenate([[0], np.cumsum(a["box_counts"])])
-        lo, hi = a["_offsets"][i], a["_offsets"][i + 1]
-        return Target(mask=a["masks"][i], boxes=a["boxes"][lo:hi], box_labels=a["box_labels"][lo:hi])
+    def target(self, a: dict[str, np.ndarray]) -> Target:
+        return Target(mask=a["mask"], boxes=a["boxes"], box_labels=a["box_labels"])
 
 
 class SynthSewerCls(_SynthView):
     name, view_id, width, height = "synthsewer-cls", 3, 224, 224
     classes = list(SEWER_ML_CODES)
-    keys = _SynthView.keys + ("labels",)
     P_NORMAL = 0.35  # share of scenes drawn without defects (some others show none in view)
 
     def _codes(self, rng: np.random.Generator) -> list[str]:
@@ -255,16 +268,14 @@ class SynthSewerCls(_SynthView):
         k = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
         return [str(c) for c in rng.choice(SEWER_ML_CODES, size=k, replace=False)]
 
-    def generate(self, split: str) -> dict[str, np.ndarray]:
-        arrays, first = self._pairs(split, self._codes)
-        lab = [multilabel(f["label"], self.classes, CLS_MIN_PIXELS) for f in first]
-        arrays["labels"] = np.stack(lab) if lab else np.zeros((0, len(self.classes)), np.uint8)
-        return arrays
+    def generate_unit(self, split: str, unit: int) -> dict[str, np.ndarray]:
+        arrays, first = self._pair(split, unit, self._codes)
+        return {**arrays, "labels": multilabel(first["label"], self.classes, CLS_MIN_PIXELS)}
 
-    def _check(self, split: str, a: dict[str, np.ndarray]) -> None:
-        super()._check(split, a)
-        if a["labels"].shape != (self.sizes[split], len(self.classes)):
+    def check_unit(self, split: str, unit: int, a: dict[str, np.ndarray]) -> None:
+        super().check_unit(split, unit, a)
+        if a["labels"].shape != (len(self.classes),):
             raise ValueError("bad labels array")
 
-    def _target(self, a: dict[str, np.ndarray], i: int) -> Target:
-        return Target(labels=a["labels"][i])
+    def target(self, a: dict[str, np.ndarray]) -> Target:
+        return Target(labels=a["labels"])

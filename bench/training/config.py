@@ -25,7 +25,7 @@ from bench.errors import ConfigError
 from bench.registry import did_you_mean
 
 # Fields that only change how a run is observed or where it runs, not the weights it
-# produces; a resumed run may change them freely (see trainer._check_resume_config).
+# produces; a resumed run may change them freely (see checkpoint.check_resume_config).
 RESUMABLE_FIELDS = frozenset({"val_every", "log_every", "num_workers", "device", "tensorboard"})
 
 

@@ -29,14 +29,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.atomic import atomic_path
 from bench.datasets.base import Sample
 from bench.degrade import to_uint8
 from bench.errors import ConfigError
 from bench.metrics.image_quality import psnr
 from sr_backends.base import ArchSpec
 from bench.training import ddp
-from bench.training.config import RESUMABLE_FIELDS, SRTrainConfig
+from bench.training.checkpoint import (CKPT_FORMAT, atomic_save, best_meta,
+                                       check_resume_config, save_best)
+from bench.training.config import SRTrainConfig
 from bench.training.data import (PatchBatches, PairSet, iteration_seed, make_loader,
                                        prepare_pairs, val_items)
 from bench.training.logger import TrainLogger
@@ -44,7 +45,6 @@ from bench.training.optim import Optimizers
 
 log = logging.getLogger(__name__)
 
-CKPT_FORMAT = "sewer-sr-bench/sr-train-checkpoint/1"
 REF_ALIGN = 16  # block size of reference matching: LR sides must be multiples of it
 
 
@@ -135,27 +135,6 @@ def _amp_enabled(cfg: SRTrainConfig, device: torch.device) -> bool:
     if cfg.amp and device.type != "cuda":
         raise ConfigError("train-sr: amp=true needs a CUDA device (use amp: auto)")
     return bool(cfg.amp)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    # unique '.tmp-*' sibling + os.replace: a crash mid-write never leaves a truncated last.pt
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def _check_resume_config(saved: dict[str, Any], cfg: SRTrainConfig) -> None:
-    now = cfg.model_dump(mode="json")
-    diff = sorted(k for k in set(saved) | set(now)
-                  if k not in RESUMABLE_FIELDS and saved.get(k) != now.get(k))
-    if diff:
-        raise ConfigError(f"train-sr --resume: the config differs from the checkpoint's in "
-                          f"{', '.join(repr(k) for k in diff)}; only "
-                          f"{', '.join(sorted(RESUMABLE_FIELDS))} may change")
-
-
-def _save_best(model: nn.Module, out_dir: Path, meta: dict[str, Any]) -> None:
-    from sr_backends.weights import save_weights  # lazy: keeps `import trainer` light
-    save_weights(model, out_dir / "best", meta)  # atomic best.safetensors + best.json
 
 
 def train_sr(spec_name_or_spec: str | ArchSpec, train_samples: Sequence[Sample],
@@ -249,7 +228,7 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
     if resume:
         ddp.barrier()
         ck = torch.load(last_path, map_location="cpu", weights_only=True)
-        _check_resume_config(ck["config"], cfg)
+        check_resume_config(ck["config"], cfg)
         if ck["train_fingerprint"] != train_pairs.fingerprint:
             raise ConfigError(f"train-sr --resume: the training data differ from those of "
                               f"{last_path} (fingerprint {ck['train_fingerprint']} vs "
@@ -292,13 +271,13 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
                 val_psnr = validate(model, val_pairs, cfg, needs_ref, device)
                 if val_psnr > best:
                     best, best_it = val_psnr, it
-                    _save_best(model, out_dir, _best_meta(name, spec, hparams, cfg, train_pairs,
+                    save_best(model, out_dir, best_meta(name, spec, hparams, cfg, train_pairs,
                                                           val_pairs, fingerprint, best, it))
             logger.step(it, out, optim.lr(), val_psnr, time.perf_counter() - t0,
                         force=val_now, check_finite=not use_amp)
             if val_now or it == stop:
                 if main:
-                    _atomic_save({
+                    atomic_save({
                         "format": CKPT_FORMAT, "iteration": it, "model": model.state_dict(),
                         **optim.state_dict(), "best_psnr": best, "best_iteration": best_it,
                         "elapsed": time.perf_counter() - t0, "backend": name,
@@ -315,19 +294,3 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
         best_val_psnr=best, best_iteration=best_it, iterations_done=it,
         last_checkpoint=last_path, log_csv=out_dir / "log.csv",
         tensorboard_dir=logger.tb_dir, stopped_early=it < cfg.iterations, model=model)
-
-
-def _best_meta(name: str, spec: ArchSpec, hparams: dict[str, Any], cfg: SRTrainConfig,
-               train_pairs: PairSet, val_pairs: PairSet, fingerprint: dict[str, Any],
-               val_psnr: float, it: int) -> dict[str, Any]:
-    return {
-        "backend": name, "arch": spec.arch, "hparams": hparams, "scale": spec.scale,
-        "needs_reference": spec.needs_reference, "ref_policy": train_pairs.ref_policy,
-        "selected_on": "val", "split": "val", "val_images": len(val_pairs),
-        "val_psnr_y": val_psnr,
-        "metric": f"mean Y-PSNR (BT.601), crop_border={spec.scale}, fp32, whole val frames"
-                  + (f" (centre crop {cfg.val_crop} LR px)" if cfg.val_crop else ""),
-        "iteration": it, "iterations_total": cfg.iterations,
-        "train_config": cfg.model_dump(mode="json"), "data_fingerprint": fingerprint,
-        "torch": torch.__version__,
-    }
