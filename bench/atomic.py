@@ -1,15 +1,69 @@
 """Atomic file writes: write to a temporary file in the same folder, then `os.replace`.
 
 A reader (or a rerun after kill -9) therefore sees either the old file or the complete new
-one, never a half-written file. Temporary files start with '.tmp-' so globs skip them.
+one, never a half-written file. Temporary names start with '.tmp-' so globs skip them, and are
+unique (mkstemp / mkdtemp), so concurrent writers of the same path never share one.
+
+- Permissions: mkstemp creates 0600 files and mkdtemp 0700 folders; published files get
+  0666 & ~umask (folders 0777 & ~umask), like any file `open()` creates.
+- Stale temporaries: a live writer holds an exclusive `flock` on its temporary (file or
+  folder) until the rename. `remove_stale_temps(root)` deletes every '.tmp-*' under `root`
+  that no live process holds locked (a writer killed with -9 drops its lock with the
+  process) and that is older than STALE_GRACE_S (the instant between mkstemp and flock).
+- Test hook: SEWER_BENCH_KILL_AT_WRITE=N SIGKILLs the process at its N-th atomic write, after
+  the temporary is complete and before the rename (the worst moment for a kill);
+  SEWER_BENCH_COUNT_WRITES=FILE appends one line per atomic write, to choose N.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import tempfile
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no locks, stale temps age out instead
+    fcntl = None  # type: ignore[assignment]
+
+TMP_PREFIX = ".tmp-"
+STALE_GRACE_S = 2.0     # an unlocked temp younger than this may be a writer between mkstemp and flock
+UNLOCKED_MAX_AGE_S = 24 * 3600.0  # without flock support: remove temps older than a day
+_writes = 0
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (Linux), else via the set-and-restore."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _lock(fd: int) -> None:
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _written(tmp: Path) -> None:
+    """Count this write; the kill hook fires here (temp complete, final name untouched)."""
+    global _writes
+    _writes += 1
+    log = os.environ.get("SEWER_BENCH_COUNT_WRITES")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{_writes} {tmp.parent.name}/{tmp.name}\n")
+    limit = os.environ.get("SEWER_BENCH_KILL_AT_WRITE")
+    if limit and _writes >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -19,21 +73,100 @@ def atomic_path(path: Path | str, suffix: str = "", fsync: bool = False) -> Iter
     `suffix` keeps the extension for writers that insist on one (np.save, PIL, safetensors).
     `fsync=True` flushes the temp file's data to disk before the rename, so after a power loss
     `path` holds either the old or the new contents (not just after a killed process).
-    The temp name is unique (mkstemp), so concurrent writers of the same `path` never share it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix or path.suffix, dir=path.parent)
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix or path.suffix, dir=path.parent)
     try:
+        _lock(fd)  # held until the rename: remove_stale_temps leaves a live writer alone
+        os.fchmod(fd, 0o666 & ~_umask())
         yield Path(tmp)
         if fsync:
             _fsync_file(tmp)
+        _written(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)
+
+
+def publish_dir(final: Path, write: Callable[[Path], object],
+                complete: Callable[[Path], bool] = lambda p: p.is_dir()) -> Path:
+    """Create the folder `final` as a whole: `write(tmp)` fills a uniquely named temporary
+    sibling, which is then renamed into place. A reader never sees a partial folder. When
+    `final` already exists and is `complete`, another writer won the race (same
+    content-addressed result): the copy is discarded. An incomplete `final` (left by an older
+    version, or by hand) is replaced."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=final.parent))
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        _lock(fd)
+        os.chmod(tmp, 0o777 & ~_umask())
+        write(tmp)
+        _written(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.is_dir():
+                raise
+            if not complete(final):
+                trash = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-old-",
+                                              dir=final.parent))
+                os.rename(final, trash / "x")
+                os.rename(tmp, final)
+                shutil.rmtree(trash, ignore_errors=True)
+    finally:
+        os.close(fd)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _is_stale(entry: Path, now: float) -> bool:
+    try:
+        age = now - entry.lstat().st_mtime
+    except FileNotFoundError:
+        return False
+    if fcntl is None:
+        return age > UNLOCKED_MAX_AGE_S
+    if age < STALE_GRACE_S:
+        return False
+    try:
+        fd = os.open(entry, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # a live writer holds it
+    finally:
+        os.close(fd)
+    return True
+
+
+def remove_stale_temps(root: Path | str) -> int:
+    """Delete the '.tmp-*' files and folders under `root` that no live writer holds (see the
+    module doc); returns how many were removed. Never follows symlinks."""
+    root = Path(root)
+    if not root.is_dir():
+        return 0
+    removed, now = 0, time.time()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [d for d in dirnames if d.startswith(TMP_PREFIX)]:
+            dirnames.remove(name)  # never descend into a temp folder
+            if _is_stale(Path(dirpath) / name, now):
+                shutil.rmtree(Path(dirpath) / name, ignore_errors=True)
+                removed += 1
+        for name in filenames:
+            if name.startswith(TMP_PREFIX) and _is_stale(Path(dirpath) / name, now):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(Path(dirpath) / name)
+                    removed += 1
+    return removed
 
 
 def _fsync_file(path: str | Path) -> None:

@@ -5,26 +5,22 @@ Root: `cache_dir` from the config, else `$SEWER_BENCH_CACHE`, else `~/.cache/sew
                                      fingerprint, degradation, dataset, sample, reference)
     weights/<name>-<key>.safetensors trained SR backend weights (+ .json sidecar)
     task/<key>/                      a trained task model (safetensors + sidecar)
-Every write is atomic, so a kill -9 never leaves a file a later run would trust.
+    locks/<kind>-<key>.lock          per-key file locks (bench/locks.py): one process trains
+                                     a given SR backend or task model, the others wait for it
+Every write is atomic, so a kill -9 never leaves a file a later run would trust; the '.tmp-*'
+files such a kill leaves are removed by the next run (`remove_stale_temps`).
 Hit/miss counters feed the run summary ("the second run trains nothing and upscales nothing").
 """
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from bench import atomic
-
-
-def cache_root(configured: Path | None = None) -> Path:
-    if configured is not None:
-        return Path(configured).expanduser()
-    env = os.environ.get("SEWER_BENCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "sewer-sr-bench"
+from bench.paths import cache_root  # noqa: F401  (re-exported: bench.cache.cache_root)
 
 
 def key_of(*parts: object) -> str:
@@ -66,26 +62,20 @@ class Cache:
     def task_dir(self, key: str) -> Path:
         return self.root / "task" / key
 
-    def publish_dir(self, final: Path, write) -> Path:
-        """Create the directory `final` as a whole: `write(tmp_dir)` fills a uniquely named
-        temporary sibling, which is then renamed into place. A reader never sees a partial
-        directory; when two writers race, the first rename wins and the other's copy is
-        discarded (both computed the same content-addressed result)."""
-        import shutil
-        import tempfile
+    def lock_path(self, kind: str, key: str) -> Path:
+        """The lock file of one cache entry (bench/locks.py)."""
+        return self.root / "locks" / f"{kind}-{key}.lock"
 
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
-        try:
-            write(tmp)
-            try:
-                os.rename(tmp, final)
-            except OSError:
-                if not final.is_dir():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return final
+    def publish_dir(self, final: Path, write, complete=None) -> Path:
+        """Create the directory `final` as a whole (bench.atomic.publish_dir): a reader never
+        sees a partial directory; when two writers race, the first rename wins and the
+        other's copy is discarded (both computed the same content-addressed result); an
+        existing but incomplete `final` is replaced."""
+        return atomic.publish_dir(final, write, complete or (lambda p: p.is_dir()))
+
+    def remove_stale_temps(self) -> int:
+        """Delete temporaries left by writers that were killed (bench.atomic)."""
+        return atomic.remove_stale_temps(self.root)
 
     def count(self, event: str) -> None:
         self.stats[event] += 1

@@ -6,6 +6,7 @@ a hint that rerunning the same command resumes; nothing already written is lost.
 """
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Annotated
 
@@ -43,14 +44,14 @@ app.add_typer(perf_app, name="perf")
 
 data_cmds.register(app, ls_app)
 sr_cmds.register(app)
-perf_cmds.register(perf_app)
+perf_cmds.register(perf_app, app)  # also `bench cost`
 run_cmds.register(app)
 report_cmds.register(app, plot_app)
 
 
 @app.callback(invoke_without_command=True)
 def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", metavar="", help="Print the version and exit.")] = False,
 ) -> None:
     if version:
         from importlib.metadata import version as v
@@ -59,10 +60,29 @@ def _root(
         raise typer.Exit()
 
 
+def _interrupted(argv: list[str] | None) -> int:
+    """Ctrl-C: one line saying what is saved and the command that resumes; exit 130."""
+    from bench import interrupt
+
+    command = "bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    typer.secho(f"interrupted: {interrupt.saved_note()}; resume with: {command}", err=True,
+                fg="yellow")
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
+    from bench import interrupt
     from bench.allocator import keep_freed_memory
 
     keep_freed_memory()  # here, not at import: a process-wide setting only the CLI may choose
+    interrupt.clear()
+    pressed: list[bool] = []
+
+    def on_sigint(signum, frame):  # typer turns KeyboardInterrupt into a silent exit 130
+        pressed.append(True)
+        raise KeyboardInterrupt
+
+    previous = _install_sigint(on_sigint)
     try:
         # with standalone_mode=False click returns typer.Exit's code instead of raising it
         code = app(args=argv, standalone_mode=False)
@@ -71,17 +91,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except typer.Exit as exc:
         return exc.exit_code
-    except typer.Abort:
-        typer.secho("interrupted", err=True)
-        return 130
+    except (typer.Abort, KeyboardInterrupt):
+        return _interrupted(argv)
     except click_exc.ClickException as exc:  # usage errors: bad option, missing argument
         exc.show()
         return exc.exit_code
-    except KeyboardInterrupt:
-        typer.secho("interrupted: everything finished so far is saved; rerun the same command "
-                    "to resume", err=True, fg="yellow")
-        return 130
+    finally:
+        _install_sigint(previous)
+    if pressed and code == 130:
+        return _interrupted(argv)
     return code if isinstance(code, int) else 0
+
+
+def _install_sigint(handler):
+    """Set the SIGINT handler (main thread only); returns the previous one."""
+    import signal
+    import threading
+
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, handler)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from bench.training.config import SRTrainSettings
 
 CONFIG_DIR = config_dir()
 PROFILES = ("smoke", "quick", "paper")
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:[0-9]+)?)$"
 
 
 class _Strict(BaseModel):
@@ -86,7 +87,8 @@ class ExecutorConfig(_Strict):
 class BenchConfig(_Strict):
     profile: Literal["smoke", "quick", "paper"] = "quick"
     seeds: list[int] = Field(default_factory=lambda: [0])
-    device: str = "auto"
+    device: str = Field("auto", pattern=DEVICE_PATTERN,
+                        description="auto | cpu | cuda | cuda:N | mps")
     threads: int | None = Field(None, ge=1)
     out: Path = Path("results/runs")
     cache_dir: Path | None = None
@@ -104,9 +106,16 @@ class BenchConfig(_Strict):
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path}: not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path}: is a directory, expected a YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}); expected "
+                          "a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read ({exc.strerror or exc})") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -125,6 +134,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any], source: str = "") -> dict
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value, source)
+        elif source and isinstance(value, dict) and key in out and out[key] is not None \
+                and not isinstance(out[key], dict):
+            raise ConfigError(f"{source}: {key!r} is a value ({out[key]!r}), not a section; "
+                              f"set it as {key}=...")
         elif source and isinstance(out.get(key), dict) and out[key] and not isinstance(value, dict):
             raise ConfigError(f"{source}: {key!r} is a section (keys: "
                               f"{', '.join(map(str, out[key]))}); set one of its keys, "
@@ -163,6 +176,9 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown config key {key!r}.{did_you_mean(key, known, n=1, cutoff=0.6)}")
+        elif err["type"] == "string_pattern_mismatch" and key == "device":
+            lines.append(f"config key 'device': expected auto, cpu, cuda, cuda:N or mps "
+                         f"(got {err.get('input')!r})")
         else:
             lines.append(f"config key {key!r}: {err['msg']} (got {err.get('input')!r})")
     return ConfigError(f"{source}: " + "; ".join(lines))
@@ -193,6 +209,10 @@ def load_config(profile: str | None = None, config_file: Path | None = None,
     data = _read_yaml(CONFIG_DIR / "defaults.yaml")
     user = _read_yaml(config_file) if config_file else {}
     parsed = [parse_override(text) for text in overrides]
+    for text, over in zip(overrides, parsed):
+        if "profile" in over:  # chosen before the merge: a --set would be silently dropped
+            raise ConfigError(f"--set {text}: the profile is chosen with --profile (or "
+                              "'profile:' in the --config file)")
     profile = profile or user.get("profile") or data.get("profile", "quick")
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}.{did_you_mean(str(profile), PROFILES)} "

@@ -15,6 +15,7 @@ import signal
 from pathlib import Path
 
 from bench.cache import Cache
+from bench.locks import key_lock
 from bench.plan import Group, Plan, open_task_dataset, task_model_key
 from bench.store import Row
 from bench.variants import Targets, VariantContext, VariantImages
@@ -106,18 +107,20 @@ def run_group(plan: Plan, group: Group, progress=None) -> tuple[list[tuple[str, 
     key = task_model_key(plan, group, fit, _sr_fingerprint(plan, group, ctx))
     directory = cache.task_dir(key)
     model: TaskModel = TASK_MODELS.get(full_name)()
-    if _is_complete(directory):
-        model.load(directory, device=plan.device)
-        cache.count("task_hit")
-    else:
-        def report(step: int, total: int, text: str) -> None:
-            if progress is not None:
-                progress(f"train {group.model} ({group.trained_on})", step, total, text)
+    # one process trains a given task model; another that needs it waits, then loads it
+    with key_lock(cache.lock_path("task", key), f"the {full_name} model ({group.label})"):
+        if _is_complete(directory):
+            model.load(directory, device=plan.device)
+            cache.count("task_hit")
+        else:
+            def report(step: int, total: int, text: str) -> None:
+                if progress is not None:
+                    progress(f"train {group.model} ({group.trained_on})", step, total, text)
 
-        model.fit(VariantImages(train, group.trained_on, ctx), Targets(train), plan.classes,
-                  fit, progress=report)
-        cache.publish_dir(directory, model.save)
-        cache.count("task_trained")
+            model.fit(VariantImages(train, group.trained_on, ctx), Targets(train),
+                      plan.classes, fit, progress=report)
+            cache.publish_dir(directory, model.save, complete=_is_complete)
+            cache.count("task_trained")
     results = []
     for cell in group.cells:
         if progress is not None:

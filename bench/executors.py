@@ -11,6 +11,7 @@ single writer of result rows; units only return them (bench/execute.py).
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -18,10 +19,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from bench.console import log
+from bench.console import Heartbeat, log
 from bench.errors import BenchError
 from bench.execute import run_group, train_sr
-from bench.plan import Group, Plan
+from bench.plan import Group, Plan, still_to_do
 from bench.store import ResultStore
 
 
@@ -44,7 +45,7 @@ class Progress:
         self.total, self.done, self.bars = total_groups, 0, bars
         self.start = time.perf_counter()
         self._bar = None
-        self._last_line = 0.0
+        self._beat: Heartbeat | None = None
 
     def step(self, stage: str, step: int, total: int, text: str) -> None:
         if self.bars:
@@ -56,9 +57,12 @@ class Progress:
             self._bar.total, self._bar.n = total, step
             self._bar.set_postfix_str(text)
             self._bar.refresh()
-        elif time.perf_counter() - self._last_line > 30 and total > 1:  # a heartbeat in logs
-            self._last_line = time.perf_counter()
-            log(f"  {stage}: step {step}/{total} {text}")
+        elif total > 1:  # a heartbeat in logs: one line per HEARTBEAT_S with the stage's ETA
+            if self._beat is None or self._beat.label != f"  {stage}":
+                last = self._beat.last_line if self._beat is not None else None
+                self._beat = Heartbeat(f"  {stage}", total, start_step=step, last_line=last)
+            self._beat.total = total
+            self._beat.update(step, text)
 
     def close_bar(self) -> None:
         if self._bar is not None:
@@ -90,7 +94,7 @@ def execute(plan: Plan, store: ResultStore, progress_bars: bool = True) -> RunSu
     summary = RunSummary(plan.run_id, cells_total=plan.cells_total, ref_policy=plan.policy)
     stats: Counter[str] = Counter()
     name = plan.cfg.executor.name
-    runner = _run_local if name == "local" else _run_ray
+    runner = functools.partial(_run_local, store=store) if name == "local" else _run_ray
     to_train = plan.sr_to_train(Cache(plan.cache_root))
     stats["weights_trained"] += len(to_train)
     stats["weights_hit"] += sum(1 for n in plan.backends if plan.backends[n].trained_by_harness
@@ -111,7 +115,7 @@ def execute(plan: Plan, store: ResultStore, progress_bars: bool = True) -> RunSu
 
 
 def _run_local(plan: Plan, to_train: list[str], write: Callable, summary: RunSummary,
-               bars: bool) -> None:
+               bars: bool, store: ResultStore) -> None:
     t0 = time.perf_counter()
     for name in to_train:
         log(f"[bold]{name}[/] has no trained weights for this profile/data yet: training it now "
@@ -121,8 +125,13 @@ def _run_local(plan: Plan, to_train: list[str], write: Callable, summary: RunSum
     t1 = time.perf_counter()
     progress = Progress(len(plan.groups), bars)
     for group in plan.groups:
-        results, stats = run_group(plan, group, progress=progress.step)
-        write(group, results, stats)
+        # another process on the same run folder (the same command twice) computes a group
+        # while this one waits for it, then keeps only the cells it did not store
+        with store.lock(f"group-{group.model}-{group.seed}-{group.trained_on}", group.label):
+            todo = still_to_do(group, store)
+            if todo is not None:
+                results, stats = run_group(plan, todo, progress=progress.step)
+                write(todo, results, stats)
         progress.finished(group)
     summary.stages["task models"] = time.perf_counter() - t1
 

@@ -1,4 +1,5 @@
-"""Where the shipped YAML configs live: the checkout's `configs/`, else the wheel's copy.
+"""Where things live: the shipped YAML configs (the checkout's `configs/`, else the wheel's
+copy) and the cache root.
 
 A source checkout (plain or editable install) reads `<repo>/configs/` so edits there take
 effect at once. A wheel carries the same files as `bench/_configs/` (setup.py maps that
@@ -6,6 +7,7 @@ package to the top-level `configs/` folder at build time).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -22,3 +24,13 @@ def config_dir() -> Path:
     tried = " or ".join(str(c / MARKER) for c in candidates)
     raise FileNotFoundError(f"bench cannot find its configs: no {tried}. Reinstall the package "
                             "(`pip install .`) or run from a source checkout.")
+
+
+def cache_root(configured: Path | None = None) -> Path:
+    """The cache root: `configured` (the config's cache_dir), else $SEWER_BENCH_CACHE, else
+    ~/.cache/sewer-sr-bench. Every cache user (SR outputs, weights, task models, generated
+    data, ultralytics' settings) asks here."""
+    if configured is not None:
+        return Path(configured).expanduser()
+    env = os.environ.get("SEWER_BENCH_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "sewer-sr-bench"

@@ -80,15 +80,65 @@ def open_task_dataset(cfg: BenchConfig):
                         n_test=d.n_test, data_root=d.data_root)
 
 
-def make_plan(cfg: BenchConfig, store: ResultStore, device: str, threads: int,
-              cache_root: str) -> Plan:
-    task = cfg.task.name
+@dataclass
+class Inputs:
+    """What, besides the config, determines a run's numbers: the data's content (its
+    fingerprint) and the numeric environment (device type, CPU threads). The run folder is
+    keyed by it (bench/runner.py), so changed data or threads never reuse stored cells."""
+
+    dataset: Any
+    fingerprint: str
+    device_type: str
+    threads: int
+
+    def identity(self) -> dict[str, Any]:
+        return {"dataset_fingerprint": self.fingerprint, "device_type": self.device_type,
+                "threads": self.threads}
+
+
+def open_inputs(cfg: BenchConfig, device: str, threads: int) -> Inputs:
+    """Open the task's dataset once, check it can serve the task, fingerprint it once."""
+    from bench.errors import ConfigError, DataError
+    from tasks import TASKS
+
     dataset = open_task_dataset(cfg)
+    test = dataset.split("test")
+    where = cfg.data.data_root or f"dataset {cfg.data.dataset!r}"
+    if len(test) == 0:
+        raise DataError(where, "the test split has no samples (nothing to evaluate)")
+    target = TASKS.get(cfg.task.name).target
+    if getattr(test[0].target, target) is None:
+        raise ConfigError(f"--dataset {cfg.data.dataset}: its samples carry no {target} "
+                          f"annotations, which the {cfg.task.name} task needs")
+    _check_scale(dataset, test, cfg.degradation.scale)
+    fingerprint = dataset.fingerprint()  # once per run: for folders it reads every file
+    return Inputs(dataset, fingerprint, device.split(":")[0], threads)
+
+
+def _check_scale(dataset: Any, test, scale: int) -> None:
+    """Folder datasets (eager, with `source`): every test image must divide by the scale,
+    named by its file; generated ones are built to fit."""
+    source = getattr(dataset, "source", None)
+    if source is None:
+        return
+    from bench.errors import DataError
+
+    for sample in test:
+        h, w = sample.hr.shape[:2]
+        if sample.lr is None and (h % scale or w % scale):
+            raise DataError(source("test", sample.id), f"image size {w}x{h} (WxH) is not "
+                                                       f"divisible by the scale {scale}")
+
+
+def make_plan(cfg: BenchConfig, store: ResultStore, device: str, threads: int,
+              cache_root: str, inputs: Inputs | None = None) -> Plan:
+    task = cfg.task.name
+    inputs = inputs or open_inputs(cfg, device, threads)
+    dataset, fingerprint = inputs.dataset, inputs.fingerprint
     test = dataset.split("test")
     variants = ["HR", "LR"] + [f"SR:{b}" for b in cfg.sr.backends]
     backends = {b.name: b for b in resolve_backends(cfg.sr.backends, cfg)}
     policy = ref_policy_for(test, cfg)
-    fingerprint = dataset.fingerprint()  # once per run: for folders it reads every file
     plan = Plan(cfg, store.run_id, task, dataset.name, fingerprint, list(dataset.classes),
                 policy, sr_context(fingerprint, cfg, policy), device, threads, cache_root,
                 backends, variants)
@@ -106,6 +156,16 @@ def make_plan(cfg: BenchConfig, store: ResultStore, device: str, threads: int,
                 if todo:
                     plan.groups.append(Group(model, seed, trained_on, todo))
     return plan
+
+
+def still_to_do(group: Group, store: ResultStore) -> Group | None:
+    """`group` without the cells another process stored since planning (None: all stored)."""
+    done = store.done_cells()
+    todo = tuple(c for c in group.cells if c.id not in done)
+    if not todo:
+        return None
+    return group if len(todo) == len(group.cells) else Group(group.model, group.seed,
+                                                             group.trained_on, todo)
 
 
 def task_model_key(plan: Plan, group: Group, fit: Any, sr_fingerprint: str | None) -> str:

@@ -12,6 +12,7 @@ never holds half a cell, and a rerun skips exactly the cells that are already th
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import platform
@@ -21,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
@@ -102,16 +103,25 @@ class ResultStore:
             "config": config,
             **(extra or {}),
         }
-        atomic.write_text(self.run_dir / "manifest.json", json.dumps(manifest, indent=2, default=str))
         import yaml
 
-        atomic.write_text(self.run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        with writable(self.run_dir):
+            atomic.write_text(self.run_dir / "manifest.json",
+                              json.dumps(manifest, indent=2, default=str))
+            atomic.write_text(self.run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
 
     def manifest(self) -> dict[str, Any]:
         path = self.run_dir / "manifest.json"
         if not path.exists():
             raise BenchError(f"{self.run_dir}: not a run folder (no manifest.json)")
-        return json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BenchError(f"{path}: damaged manifest ({exc}); rerun the run's command "
+                             "with --fresh") from None
+        if not isinstance(data, dict):
+            raise BenchError(f"{path}: damaged manifest (expected a JSON object)")
+        return data
 
     # -- rows -----------------------------------------------------------------------------
     def _parts(self) -> list[Path]:
@@ -123,6 +133,13 @@ class ResultStore:
     def done_cells(self) -> set[str]:
         return {p.stem for p in self._parts()}
 
+    def lock(self, name: str, what: str):
+        """An inter-process lock private to this run folder (bench/locks.py)."""
+        from bench.locks import key_lock
+
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        return key_lock(self.run_dir / ".locks" / f"{safe}.lock", what)
+
     def has_cell(self, cell: str) -> bool:
         return (self.rows_dir / f"{cell}.csv").exists()
 
@@ -131,16 +148,45 @@ class ResultStore:
         if self.has_cell(cell):
             return
         frame = pd.DataFrame([asdict(r) for r in rows], columns=COLUMNS)
-        with atomic.atomic_path(self.rows_dir / f"{cell}.csv") as tmp:
+        with writable(self.run_dir), atomic.atomic_path(self.rows_dir / f"{cell}.csv") as tmp:
             frame.to_csv(tmp, index=False)
 
     def load(self) -> pd.DataFrame:
         parts = self._parts()
         if not parts:
             return pd.DataFrame(columns=COLUMNS)
-        frame = pd.concat([pd.read_csv(p, keep_default_na=False) for p in parts], ignore_index=True)
+        frame = pd.concat([_read_part(p) for p in parts], ignore_index=True)
         frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
         return frame
+
+
+def _read_part(path: Path) -> pd.DataFrame:
+    """One cell's rows; a damaged file (edited, truncated by a tool that writes in place) is
+    a one-line error naming it: its cell is recomputed once the file is deleted."""
+    fix = "delete it and rerun the run's command to recompute that cell"
+    try:
+        frame = pd.read_csv(path, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError,
+            pd.errors.EmptyDataError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BenchError(f"{path}: damaged rows file ({reason}); {fix}") from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise BenchError(f"{path}: damaged rows file (columns {', '.join(missing)} missing); "
+                         f"{fix}")
+    return frame
+
+
+@contextlib.contextmanager
+def writable(folder: Path) -> Iterator[None]:
+    """Turn an OSError while writing into `folder` (unwritable, a file, a symlink loop,
+    disk full) into a one-line error naming it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        yield
+    except OSError as exc:
+        raise BenchError(f"--out: cannot write the run folder {folder} "
+                         f"({exc.strerror or exc}); choose a writable --out") from None
 
 
 def load_runs(root: Path | str) -> pd.DataFrame:

@@ -65,13 +65,25 @@ def save_weights(model: torch.nn.Module | dict[str, torch.Tensor], path: Path | 
     state = model.state_dict() if isinstance(model, torch.nn.Module) else model
     # Clone: safetensors refuses tensors that share storage (tied or viewed parameters).
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
-    meta = {"format": FORMAT, **jsonable(meta)}
+    # The tensors' own checksum goes into the header, so a file whose sidecar got lost still
+    # detects a flipped byte in its data (load_weights checks it).
+    meta = {"format": FORMAT, **jsonable(meta), "tensors_sha256": tensors_digest(tensors)}
     blob = save(tensors, metadata={_META_KEY: json.dumps(meta, sort_keys=True)})
     tfile, sfile = tensor_file(path), sidecar_file(path)
     atomic.write_bytes(tfile, blob, fsync=True)
     sidecar = {**meta, "sha256": hashlib.sha256(blob).hexdigest(), "file": tfile.name}
     atomic.write_text(sfile, json.dumps(sidecar, indent=2, sort_keys=True) + "\n", fsync=True)
     return tfile
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over (name, dtype, shape, raw bytes) of every tensor, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous().reshape(-1)
+        h.update(f"{name}|{t.dtype}|{tuple(tensors[name].shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def read_meta(path: Path | str) -> dict[str, Any]:
@@ -118,6 +130,9 @@ def load_weights(path: Path | str, expected_arch: str | None = None,
         state = load(blob)
     except Exception as e:
         raise BenchError(f"{tfile}: corrupt safetensors file ({e})") from None
+    if verify_hash and meta.get("tensors_sha256") and tensors_digest(state) != meta["tensors_sha256"]:
+        raise BenchError(f"{tfile}: tensor data do not match the checksum recorded when it was "
+                         "written (file modified or damaged); retrain or restore it")
     if expected_arch is not None and meta.get("arch") not in (None, expected_arch):
         raise BenchError(f"{tfile}: holds architecture {meta['arch']!r}, "
                          f"expected {expected_arch!r}")

@@ -24,8 +24,9 @@ class TaskSpec:
     # One Δ table per (model, metric in table_metrics).
     table_metrics: tuple[str, ...]
     # Rows after the classes, in this order (e.g. "Mean", "background"); "Mean" is the row
-    # the Δ tables put a rule above.
-    summary_rows: tuple[str, ...] = ("Mean",)
+    # the Δ tables put a rule above. A (label, metric) pair is a row stored under another
+    # metric of the same direction and scale (classification: ("F2-CIW", "f2_ciw")).
+    summary_rows: tuple[str | tuple[str, str], ...] = ("Mean",)
     # Per-model defaults of the fit settings (e.g. an input size of 299 for InceptionV3);
     # `task.model_options` in the config overrides them.
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -148,6 +148,16 @@ def test_weights_errors(tmp_path):
     tfile.write_bytes(b"not a safetensors file")
     with pytest.raises(BenchError, match=r"e\.safetensors: corrupt"):
         load_weights(tmp_path / "e")
+    # A flipped byte in the tensor data of a file without its sidecar is caught by the
+    # checksum the header carries.
+    save_weights(model, tmp_path / "f", {"arch": "edsr", "hparams": hp})
+    (tmp_path / "f.json").unlink()
+    state, _ = load_weights(tmp_path / "f")  # intact: loads
+    blob = bytearray((tmp_path / "f.safetensors").read_bytes())
+    blob[-3] ^= 0x01  # last tensor's data
+    (tmp_path / "f.safetensors").write_bytes(bytes(blob))
+    with pytest.raises(BenchError, match=r"f\.safetensors: tensor data do not match"):
+        load_weights(tmp_path / "f")
 
 
 def test_state_dict_mismatch_names_file(tmp_path):

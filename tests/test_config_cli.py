@@ -95,7 +95,7 @@ def test_allocator_setting_applies_and_can_be_opted_out(monkeypatch):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (("--task", "segmentaton"), "unknown task 'segmentaton'. Did you mean 'segmentation'?"),
+    (("--task", "segmentaton"), "unknown task 'segmentaton'. Did you mean 'segmentation'"),
     (("--set", "sr.hparams.edsr={global_skp: true}", "--backend", "edsr"),
      "sr.hparams.edsr.global_skp: not a hyper-parameter of 'edsr'. Did you mean 'global_skip'"),
     (("--set", "sr.hparams.edrs={global_skip: true}"), "unknown backend 'edrs'. Did you mean 'edsr'"),

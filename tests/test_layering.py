@@ -6,9 +6,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # The core of `bench` that plug-ins may use: errors, registry, atomic writes, image/degradation
-# helpers, the dataset types, the metric catalogue and the torch-only counters.
+# helpers, the dataset types and image/label file helpers, the metric catalogue, the
+# torch-only counters and where things live (configs, the cache root).
 CORE = {"bench", "bench.errors", "bench.registry", "bench.atomic", "bench.degrade",
-        "bench.degrade_config", "bench.datasets.base", "bench.metrics",
+        "bench.degrade_config", "bench.datasets.base", "bench.datasets.imageio",
+        "bench.datasets.yolo_format", "bench.paths", "bench.metrics",
         "bench.metrics.image_quality", "bench.metrics.counting", "bench.metrics.flops_paper"}
 
 

@@ -14,11 +14,11 @@ import typer
 from bench.config import BenchConfig, load_config
 from bench.console import err_console, log, out_console, show_progress  # noqa: F401 (re-export)
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file (merged over defaults and profile).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a config key: --set task.epochs=5 (repeatable).")]
-ProfileOpt = Annotated[Optional[str], typer.Option("--profile", "-p", help="smoke | quick | paper (default: quick).")]
-OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for run outputs (default: results/runs).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", metavar="FILE", help="YAML config file (merged over defaults and profile).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a config key: --set task.epochs=5 (repeatable).")]
+ProfileOpt = Annotated[Optional[str], typer.Option("--profile", "-p", metavar="smoke|quick|paper", help="smoke | quick | paper (default: quick).")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", metavar="DIR", help="Folder for run outputs (default: results/runs).")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print machine-readable JSON on stdout.")]
 
 def build_config(config: Path | None, sets: list[str] | None, profile: str | None,
                  out: Path | None, **direct: Any) -> BenchConfig:

@@ -1,82 +1,149 @@
-"""`bench leaderboard`, `bench plot flops-psnr`, `bench plot samples`: all from the store."""
+"""`bench leaderboard`, `bench plot flops-psnr`, `bench plot samples`: all from the store.
+
+One option grammar: `--config/--set/--profile/--out/--json` as everywhere. `--out` (or `out:`
+in a config) is the result store these commands read (default results/runs); what they derive
+goes to `<out>/reports/`, and into the committed `results/` only with `--write-results`.
+`--profile` and `--where key=value` choose the selection of the store a report is computed
+from (bench/report/selection.py).
+"""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from bench.commands.common import (ConfigOpt, JsonOpt, OutOpt, ProfileOpt, SetOpt, build_config,
                                    emit_json, log, out_console, resolve_device)
 
-StoreOpt = Annotated[Path, typer.Option("--store", help="Folder holding the runs (the result store).")]
-DestOpt = Annotated[Path, typer.Option("--dest", help="Where to write the tables / figures.")]
+RESULTS_DIR = Path("results")  # the committed reference results (relative to the checkout)
+
+WhereOpt = Annotated[Optional[list[str]], typer.Option(
+    "--where", "-w", metavar="KEY=VALUE",
+    help="Choose the store selection (repeatable): dataset, profile, n_test, degradation, "
+         "data_seed, lr_size, device, threads, precision. Default: the newest complete one.")]
+WriteResultsOpt = Annotated[bool, typer.Option(
+    "--write-results", metavar="",
+    help="Also write into results/ (the committed reference files); default: only the reports/ folder of the store (--out).")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", metavar="NAME",
+                                         help="SR dataset of the eval-sr rows.")]
+
+
+def _destinations(cfg_out: str, write_results: bool) -> list[Path]:
+    dests = [Path(cfg_out) / "reports"]
+    if write_results:
+        dests.append(RESULTS_DIR)
+    return dests
+
+
+def _copy(path: Path, dest: Path) -> Path:
+    from bench import atomic
+
+    target = dest / path.name
+    atomic.write_bytes(target, path.read_bytes())
+    return target
+
+
+def _board(config, sets, profile, out, dataset, where, sort="psnr_y"):
+    """(cfg, Board) for the selection the options name."""
+    from bench.errors import BenchError
+    from bench.report.leaderboard import build
+    from bench.report.selection import annotate, parse_where
+    from bench.store import load_runs
+
+    cfg = build_config(config, sets, profile, out)
+    chosen = parse_where(where)
+    if profile is not None:
+        chosen.setdefault("profile", profile)
+    store = Path(cfg.out)
+    frame = annotate(load_runs(store), store)
+    board = build(frame, dataset, sort, chosen)
+    if board.table.empty or board.quality is None and board.cost is None:
+        asked = " ".join(f"{k}={v}" for k, v in chosen.items())
+        raise BenchError(f"{store}: no eval-sr or cost rows for dataset {dataset!r}"
+                         f"{' with ' + asked if asked else ''}; run `bench eval-sr --backend ... "
+                         f"--dataset {dataset}` and `bench cost --backend ...` first")
+    return cfg, board
 
 
 def register(app: typer.Typer, plot_app: typer.Typer) -> None:
     @app.command("leaderboard")
     def leaderboard_cmd(
-        store: StoreOpt = Path("results/runs"),
-        dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset of the eval-sr rows.")] = "synthsewer-sr",
-        sort: Annotated[str, typer.Option(help="Column to sort by (psnr_y, ssim_y, GMACs, params (M), latency_ms...).")] = "psnr_y",
-        dest: DestOpt = Path("results"),
-        as_json: JsonOpt = False,
+        dataset: DatasetOpt = "synthsewer-sr",
+        where: WhereOpt = None,
+        sort: Annotated[str, typer.Option(metavar="COLUMN", help="Column to sort by: psnr_y, ssim_y, psnr_rgb, ssim_rgb, GMACs, paper_gflops, \"params (M)\", latency_ms.")] = "psnr_y",
+        write_results: WriteResultsOpt = False,
+        config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None,
+        out: OutOpt = None, as_json: JsonOpt = False,
     ) -> None:
-        """The paper's Table 2: PSNR, SSIM, GMACs, params, latency per backend (Markdown, CSV,
-        LaTeX). Quality comes from `bench eval-sr` rows, cost from `bench cost` rows."""
-        from bench.errors import BenchError
-        from bench.report.leaderboard import leaderboard, write_leaderboard
-        from bench.store import load_runs
+        """The paper's Table 2 from one selection of the store: PSNR/SSIM (`bench eval-sr`
+        rows), GMACs, paper GFLOPs, params and latency (`bench cost` rows). The title states
+        the selection; other selections are listed, never mixed in. Writes Markdown, CSV and
+        LaTeX to `reports/` in the store (`--out`), and to `results/` with `--write-results`."""
+        from bench.report.leaderboard import rich_tables, write_leaderboard
 
-        table = leaderboard(load_runs(store), dataset, sort)
-        if table.empty:
-            raise BenchError(f"{store}: no eval-sr rows for dataset {dataset!r}; run "
-                             f"`bench eval-sr --backend ... --dataset {dataset}` first")
-        paths = write_leaderboard(table, dest, dataset)
+        cfg, board = _board(config, sets, profile, out, dataset, where, sort)
+        paths = [p for d in _destinations(cfg.out, write_results)
+                 for p in write_leaderboard(board, d)]
         if as_json:
-            emit_json({"leaderboard": table.round(6).to_dict(orient="index"),
-                       "files": [str(p) for p in paths]})
+            emit_json({**board.as_dict(), "sort": sort, "files": [str(p) for p in paths]})
             return
-        t = Table(title=f"SR leaderboard on {dataset} (sorted by {sort})")
-        t.add_column("backend")
-        for c in table.columns:
-            t.add_column(c, justify="right")
-        from bench.report.leaderboard import _fmt
-
-        for name, row in table.iterrows():
-            t.add_row(str(name), *(_fmt(c, v) for c, v in row.items()))
-        out_console.print(t)
+        for t in rich_tables(board, out_console.width):
+            out_console.print(t)
+        for line in board.notes():
+            log(line)
         log("written: " + ", ".join(str(p) for p in paths))
 
     @plot_app.command("flops-psnr")
     def flops_psnr(
-        store: StoreOpt = Path("results/runs"),
-        dataset: Annotated[str, typer.Option("--dataset", "-d")] = "synthsewer-sr",
-        x: Annotated[str, typer.Option(help="x axis: GMACs or paper_gflops.")] = "GMACs",
-        dest: DestOpt = Path("results"),
+        dataset: DatasetOpt = "synthsewer-sr",
+        where: WhereOpt = None,
+        x: Annotated[str, typer.Option("--x", metavar="GMACs|paper_gflops", help="x axis.")] = "GMACs",
+        write_results: WriteResultsOpt = False,
+        config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None,
+        out: OutOpt = None, as_json: JsonOpt = False,
     ) -> None:
-        """The paper's Figure 7: cost vs PSNR-Y, labelled scatter (PNG and PDF)."""
-        from bench.report.leaderboard import leaderboard, plot_flops_psnr
-        from bench.store import load_runs
+        """The paper's Figure 7: cost vs PSNR-Y per backend (PNG and PDF), from the same
+        selection `bench leaderboard` shows (its title states it)."""
+        from bench.errors import BenchError
+        from bench.report.plots import plot_flops_psnr
 
-        paths = plot_flops_psnr(leaderboard(load_runs(store), dataset), dest / "flops_psnr", x=x)
+        if x not in ("GMACs", "paper_gflops"):
+            raise BenchError(f"--x {x!r}: expected GMACs or paper_gflops")
+        cfg, board = _board(config, sets, profile, out, dataset, where)
+        title = "\n".join(textwrap.wrap(board.title(), 90))
+        paths = [p for d in _destinations(cfg.out, write_results)
+                 for p in plot_flops_psnr(board.table, d / "flops_psnr", x=x, title=title)]
+        if as_json:
+            emit_json({"title": board.title(), "selection": board.as_dict()["selection"],
+                       "files": [str(p) for p in paths]})
+            return
+        for line in board.notes():
+            log(line)
         out_console.print("written: " + ", ".join(str(p) for p in paths))
 
     @plot_app.command("samples")
     def samples(
-        backend: Annotated[Optional[list[str]], typer.Option("--backend", "-b")] = None,
-        dataset: Annotated[str, typer.Option("--dataset", "-d")] = "synthsewer-sr",
-        n: Annotated[int, typer.Option(help="Number of test images.")] = 3,
-        crop: Annotated[int, typer.Option(help="Crop size in HR pixels (centre of the far region).")] = 96,
-        dest: DestOpt = Path("results"),
-        config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None, out: OutOpt = None,
+        backend: Annotated[Optional[list[str]], typer.Option("--backend", "-b", metavar="NAME", help="SR backend (repeatable; default: bicubic).")] = None,
+        dataset: Annotated[str, typer.Option("--dataset", "-d", metavar="NAME", help="SR dataset to take test images from.")] = "synthsewer-sr",
+        n: Annotated[int, typer.Option("--n", metavar="N", help="Number of test images.")] = 3,
+        crop: Annotated[int, typer.Option(metavar="PIXELS", help="Crop size in HR pixels (centre of the far region).")] = 96,
+        write_results: WriteResultsOpt = False,
+        config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None,
+        out: OutOpt = None, as_json: JsonOpt = False,
     ) -> None:
         """LR | each SR | HR crops side by side (the paper's Figures 6 and 8). Uses trained
-        weights and cached SR outputs; never trains."""
+        weights and cached SR outputs; never trains. Writes to `reports/` in the store
+        (`--out`), and to `results/` with `--write-results`."""
         from bench.report.samples import plot_samples
 
         cfg = build_config(config, sets, profile, out)
-        paths = plot_samples(cfg, backend or ["bicubic"], dataset, n, crop, dest / "samples",
+        first, *more = _destinations(cfg.out, write_results)
+        paths = plot_samples(cfg, backend or ["bicubic"], dataset, n, crop, first / "samples",
                              resolve_device(cfg.device))
+        paths += [_copy(p, d) for d in more for p in list(paths)]
+        if as_json:
+            emit_json({"files": [str(p) for p in paths]})
+            return
         out_console.print("written: " + ", ".join(str(p) for p in paths))

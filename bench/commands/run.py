@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from bench.commands.common import (ConfigOpt, JsonOpt, OutOpt, ProfileOpt, SetOpt, build_config, show_progress,
                                    emit_json, log, out_console, resolve_device)
@@ -24,7 +23,8 @@ def _find_run(run: Path, out: Path | None) -> Path:
 
 def print_tables(run_dir: Path, as_json: bool = False) -> dict:
     """Regenerate and show the Δ tables of a run from its stored rows alone."""
-    from bench.report.delta import delta_tables, write_tables
+    from bench.report.delta import (delta_tables, legend, rich_tables, table_json, title_of,
+                                    write_tables)
     from bench.store import ResultStore
 
     store = ResultStore(run_dir)
@@ -45,21 +45,13 @@ def print_tables(run_dir: Path, as_json: bool = False) -> dict:
     written = write_tables(tables, run_dir / "tables", task, manifest.get("dataset", "?"))
     result = {"run": store.run_id, "tables": {}, "files": [str(p) for p in written]}
     for t in tables:
-        result["tables"][t.model if len(spec.table_metrics) == 1 else f"{t.model}/{t.metric}"] = {"mean": t.mean.round(4).to_dict(orient="index"),
-                                     "std": t.std.round(4).to_dict(orient="index"),
-                                     "n_seeds": t.n_seeds, "unit": t.unit}
+        result["tables"][t.model if len(spec.table_metrics) == 1 else f"{t.model}/{t.metric}"] = table_json(t)
         if as_json:
             continue
-        f = t.formatted()
-        unit = f" ({t.unit})" if t.unit else ""
-        rt = Table(title=f"{t.model} — {task} {t.metric}{unit} on {manifest.get('dataset')}, "
-                         f"{t.n_seeds} seed(s); ΔLR=LR−HR, ΔSR=SR−LR, ΔHR=HR−SR")
-        rt.add_column("Class")
-        for col in f.columns:
-            rt.add_column(col, justify="right")
-        for cls, row in zip(f.index, f.values):
-            rt.add_row(cls, *row, end_section=(cls == spec.summary_rows[0]))
-        out_console.print(rt)
+        title = title_of(t, task, manifest.get("dataset", "?"))
+        for rt in rich_tables(t, title, out_console.width):
+            out_console.print(rt)
+        out_console.print(legend(t) + "\n", highlight=False)
     return result
 
 
@@ -95,12 +87,12 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None,
         out: OutOpt = None, as_json: JsonOpt = False,
     ) -> None:
-        """The main job: train task models on HR, evaluate on HR / LR / SR:<backend>, print the
+        """The main job: train task models on HR, evaluate on HR / LR / `SR:<backend>`, print the
         paper-style ΔLR/ΔSR/ΔHR table per class. Rerunning resumes; caches make reruns cheap."""
         from bench.cache import Cache
         from bench.executors import execute
         from bench.plan import describe
-        from bench.runner import open_run, plan_run, write_manifest
+        from bench.runner import finish, open_and_plan, write_manifest
         from tasks import TASK_MODELS, TASKS
 
         if executor is not None and executor not in ("local", "ray"):
@@ -120,8 +112,7 @@ def register(app: typer.Typer) -> None:
         for m in cfg.task.models:
             TASK_MODELS.check(f"{cfg.task.name}/{m}")
         device = resolve_device(cfg.device)
-        store = open_run(cfg, fresh=fresh)
-        plan = plan_run(cfg, store, device)
+        store, plan = open_and_plan(cfg, device, fresh=fresh)
         cache = Cache(plan.cache_root)
         if dry_run:
             info = describe(plan, cache)
@@ -138,6 +129,7 @@ def register(app: typer.Typer) -> None:
         for m in cfg.task.models:
             log(f"  {m}: {TASK_MODELS.get(f'{cfg.task.name}/{m}').describe(cfg.task.size)}")
         summary = execute(plan, store, progress_bars=show_progress(not as_json))
+        finish(plan, store)
         result = print_tables(store.run_dir, as_json=as_json)
         result.update({"summary": {"cells_total": summary.cells_total,
                                    "cells_computed": summary.cells_computed,
@@ -172,13 +164,13 @@ def register(app: typer.Typer) -> None:
     def check(
         run: RunOpt,
         baseline: Annotated[Path, typer.Option("--baseline", help="Baseline CSV (task, model, variant, cls, metric, value).")],
-        tolerance: Annotated[float, typer.Option(help="Allowed absolute drop, in the metric's units.")] = 0.0,
+        tolerance: Annotated[float, typer.Option(help="Allowed absolute drop, in the units the tables print (IoU in %: 2 = two points).")] = 0.0,
         rel_tolerance: Annotated[float, typer.Option(help="Allowed relative drop (fraction of the baseline).")] = 0.0,
         write_baseline: Annotated[bool, typer.Option("--write-baseline", help="Write the run's metrics to --baseline instead of checking.")] = False,
         out: OutOpt = None, as_json: JsonOpt = False,
     ) -> None:
         """Fail (exit 1) when any metric regresses past the tolerance vs a committed baseline."""
-        from bench.report.check import compare, read_baseline, write_baseline as write
+        from bench.report.check import check as compare, read_baseline, write_baseline as write
         from bench.store import ResultStore
 
         frame = ResultStore(_find_run(run, out)).load()
@@ -186,12 +178,15 @@ def register(app: typer.Typer) -> None:
             n = write(frame, baseline)
             out_console.print(f"wrote {n} baseline entries to {baseline}")
             return
-        findings = compare(frame, read_baseline(baseline), tolerance, rel_tolerance)
+        report = compare(frame, read_baseline(baseline), tolerance, rel_tolerance)
+        findings = report.findings
         if as_json:
-            emit_json({"ok": not findings, "findings": [f.describe() for f in findings]})
+            emit_json({"ok": report.ok, "compared": report.compared, "units": report.units,
+                       "findings": [f.describe() for f in findings]})
         else:
             for f in findings:
-                out_console.print(f"[red]{f.describe()}[/]")
+                out_console.print(f"[red]{f.describe()}[/]", highlight=False)
+            out_console.print(report.summary(), highlight=False)
             if not findings:
                 out_console.print("[green]ok[/]: no metric regressed past the tolerance")
         if findings:

@@ -1,4 +1,4 @@
-"""SR commands: `bench eval-sr`, `bench train-sr`, `bench cost`, `bench perf ...`."""
+"""SR commands: `bench eval-sr`, `bench train-sr` (`bench cost`: bench/commands/perf.py)."""
 from __future__ import annotations
 
 import shlex
@@ -12,54 +12,12 @@ from rich.table import Table
 from bench.commands.common import (ConfigOpt, JsonOpt, OutOpt, ProfileOpt, SetOpt, build_config, show_progress,
                                    emit_json, log, out_console, resolve_device)
 from bench.errors import BenchError
-from bench.sizes import parse_size
 
 BackendOpt = Annotated[list[str], typer.Option("--backend", "-b", help="SR backend (repeatable); `bench ls backends`.")]
 
 
 def _command_line() -> str:
     return "bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
-def _cost(name: str, hw: tuple[int, int], device: str, repeats: int) -> dict:
-    """Generic cost report, plus the spec's own accounting when it declares a
-    `cost_breakdown` hook ("module:attr", called as (name, spec, lr_size, ref_size) -> dict;
-    its keys override the generic ones, its "explanation" becomes the report's note, and its
-    "latency_note" is kept only when latency was measured)."""
-    from bench.metrics.cost import cost_report
-    from bench.registry import load_target
-    from sr_backends import BACKENDS
-
-    report = cost_report(name, lr_size=hw, device=device, latency_repeats=repeats)
-    spec = BACKENDS.get(name)
-    hook = getattr(spec, "cost_breakdown", "")
-    if hook:
-        scale = getattr(spec, "scale", 4)
-        extra = load_target(hook)(name, spec, hw, (scale * hw[0], scale * hw[1]))
-        report.update(extra)
-        report["note"] = extra.get("explanation", "")
-        if not repeats:
-            report.pop("latency_note", None)
-    return report
-
-
-def _store_costs(cfg, reports: dict, lr_size: str, device: str) -> None:
-    """Cost rows (task "cost") go into the store, where the leaderboard reads them."""
-    from bench.cache import key_of
-    from bench.store import ResultStore, Row, cell_id
-
-    store = ResultStore(Path(cfg.out) / f"cost-{key_of(lr_size, device)[:10]}")
-    if not (store.run_dir / "manifest.json").exists():
-        store.write_manifest(cfg.model_dump(mode="json"), device=device, command=_command_line(),
-                             extra={"task": "cost", "lr_size": lr_size})
-    for name, r in reports.items():
-        metrics = {k: r.get(k) for k in ("params", "macs", "paper_gflops", "latency_ms")}
-        rows = [Row(store.run_id, f"lr{lr_size}", "cost", name, "-", "all", k, float(v),
-                    higher_is_better=False) for k, v in metrics.items() if v is not None]
-        # a fresh measurement replaces the previous one (latency changes between runs)
-        cell = cell_id("cost", name, lr_size)
-        (store.rows_dir / f"{cell}.csv").unlink(missing_ok=True)
-        store.append(cell, rows)
 
 
 def register(app: typer.Typer) -> None:
@@ -127,8 +85,6 @@ def register(app: typer.Typer) -> None:
         checkpoint on the validation split). The weights become the backend `bench run` and
         `bench eval-sr` use by name. Several GPUs: `torchrun --nproc_per_node N -m bench.cli
         train-sr ...`."""
-        import shutil
-
         from bench.backends import resolve_backends
         from bench.cache import Cache, cache_root
         from bench.datasets import DATASETS
@@ -148,16 +104,15 @@ def register(app: typer.Typer) -> None:
         cache = Cache(cache_root(cfg.cache_dir))
         stem = resolved.weights_stem(cache)
         work = stem.parent / f"{stem.name}-train"
-        if fresh and work.exists():
-            shutil.rmtree(work)
         if resume and not (work / "last.pt").exists():
             raise BenchError(f"--resume: no interrupted training of {backend!r} for this "
                              f"config (looked for {work / 'last.pt'})")
-        if (work / "last.pt").exists():
+        if (work / "last.pt").exists() and not fresh:
             log(f"resuming the training in {work}")
         log(f"training {backend} on {dataset} ({cfg.sr.train.iterations} iterations, profile "
             f"{cfg.profile}, device {device}); logs: {work / 'log.csv'}")
-        weights = train_backend(resolved, cfg, cache, device, progress=show_progress(not as_json))
+        weights = train_backend(resolved, cfg, cache, device, progress=show_progress(not as_json),
+                                fresh=fresh)
         if not is_main_process():
             return
         import json as _json
@@ -173,40 +128,3 @@ def register(app: typer.Typer) -> None:
             out_console.print(f"trained {backend}: best val PSNR-Y {result['best_val_psnr_y']} dB "
                               f"-> {weights}\nuse it: bench eval-sr --backend {backend} "
                               f"(same profile/config)")
-
-    @app.command("cost")
-    def cost(
-        backend: BackendOpt = None,
-        lr_size: Annotated[str, typer.Option("--lr-size", help="LR input WIDTHxHEIGHT.")] = "128x128",
-        repeats: Annotated[int, typer.Option(help="Timed repeats for the latency median.")] = 5,
-        config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None,
-        out: OutOpt = None, as_json: JsonOpt = False,
-    ) -> None:
-        """Params, MACs (two counters), the paper's GFLOPs convention and latency of backends.
-        Reference-based backends get a Ref of 4x the LR size."""
-        from sr_backends import BACKENDS
-
-        cfg = build_config(config, sets, profile, out)
-        names = backend or list(cfg.sr.backends)  # default: the configured backends
-        for name in names:
-            BACKENDS.check(name)
-        h, w = parse_size(lr_size, "--lr-size")
-        device = resolve_device(cfg.device)
-        reports = {n: _cost(n, (h, w), device, repeats) for n in names}
-        _store_costs(cfg, reports, lr_size, device)
-        if as_json:
-            emit_json(reports if len(names) > 1 else reports[names[0]])
-            return
-        t = Table(title=f"cost at LR {lr_size} ({device})")
-        for col in ("backend", "params (M)", "GMACs", "paper GFLOPs", "latency ms"):
-            t.add_column(col, justify="right")
-        for n, r in reports.items():
-            pg = r.get("paper_gflops")
-            lat = r.get("latency_ms")
-            t.add_row(n, f"{r['params'] / 1e6:.3f}", f"{r['macs'] / 1e9:.2f}",
-                      "-" if pg is None else f"{pg:.2f}", "-" if lat is None else f"{lat:.1f}")
-        out_console.print(t)
-        for n, r in reports.items():
-            if r.get("note"):
-                log(f"{n}: {r['note']}")
-

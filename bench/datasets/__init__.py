@@ -39,6 +39,10 @@ def open_dataset(name: str, *, seed: int = 0, n_train: int = 64, n_val: int = 16
     """Build dataset `name`; generated ones take sizes + seed, folder ones take `data_root`."""
     factory = DATASETS.get(name)
     if name in GENERATED:
+        if data_root is not None:  # ignoring it would silently benchmark other data
+            raise ConfigError(f"--data-root {data_root}: dataset {name!r} is generated and "
+                              "reads no files; choose a folder format (pipe, srfolder, "
+                              "sewerml) to read it")
         return factory(seed=seed, n_train=n_train, n_val=n_val, n_test=n_test)
     if data_root is None:
         raise ConfigError(f"dataset {name!r} reads files: pass --data-root DIR "

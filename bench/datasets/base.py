@@ -64,7 +64,8 @@ class CachedSplits:
     """Mixin for folder datasets: `split(name)` validates the name, loads once, then caches.
 
     Subclasses implement `_load(name)`; loading validates every file, so errors surface when
-    the split is opened rather than deep inside training.
+    the split is opened rather than deep inside training. A split that is asked for and has
+    no samples is an error (a run would otherwise store all-NaN metrics as finished).
     """
 
     _cache: dict[str, Sequence[Sample]]
@@ -77,5 +78,11 @@ class CachedSplits:
             raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
         cache = self.__dict__.setdefault("_cache", {})
         if name not in cache:
-            cache[name] = self._load(name)
+            samples = self._load(name)
+            if len(samples) == 0:  # all-NaN metrics stored as "done" otherwise
+                from bench.errors import DataError
+
+                raise DataError(getattr(self, "root", self.name),
+                                f"the {name!r} split has no samples")
+            cache[name] = samples
         return cache[name]

@@ -53,11 +53,41 @@ def _open_image(path: Path) -> Image.Image:
     return img
 
 
+LOSSLESS_TO_RGB = ("1", "L", "P", "YCbCr")  # converted to RGB without loss or guessing
+
+
+def _png_bit_depth(path: Path, img: Image.Image) -> int:
+    """Bits per channel of a PNG (IHDR byte 24); PIL opens 16-bit RGB PNGs as 8-bit "RGB"
+    keeping only the high byte, so the mode alone does not tell."""
+    if img.format != "PNG":
+        return 8
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[24] if len(head) >= 26 else 8
+
+
 def read_rgb(path: Path) -> np.ndarray:
-    """Image file -> uint8 (H, W, 3). Grey, palette and RGBA images are converted to RGB."""
+    """Image file -> uint8 (H, W, 3). The policy (nothing is converted silently in a way that
+    changes pixel values):
+    - 8-bit RGB is read as is; 1-bit, grey (L), palette (P) and YCbCr images are converted to
+      RGB, which is lossless; RGBA / LA images whose alpha is fully opaque drop the alpha.
+    - refused, naming the file: 16-bit PNGs (scaling 16 -> 8 bits depends on how the data
+      were stored: full range or 8-bit values in 16-bit words), RGBA / LA with transparent
+      pixels (the colour under them is undefined), CMYK (needs colour management), and
+      integer / float modes (I, I;16, F)."""
     img = _open_image(path)
-    if img.mode not in ("RGB", "L", "P", "RGBA", "LA", "CMYK", "YCbCr"):
-        raise DataError(path, f"unsupported image mode {img.mode!r} (expected RGB)")
+    depth = _png_bit_depth(path, img)
+    if depth == 16:
+        raise DataError(path, "16-bit PNG: expected 8 bits per channel; convert it to 8-bit "
+                              "RGB first (the right scaling depends on how it was stored)")
+    if img.mode in ("RGBA", "LA"):
+        alpha = np.asarray(img.getchannel("A"))
+        if alpha.size and alpha.min() < 255:
+            raise DataError(path, f"image mode {img.mode} with transparent pixels: expected "
+                                  "opaque RGB (flatten it onto a background first)")
+    elif img.mode != "RGB" and img.mode not in LOSSLESS_TO_RGB:
+        raise DataError(path, f"unsupported image mode {img.mode!r}: expected 8-bit RGB "
+                              "(or grey / palette)")
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
 
 
@@ -67,8 +97,9 @@ def read_index_png(path: Path) -> np.ndarray:
     RGB masks are refused: colour -> class tables differ per dataset and guessing is unsafe.
     """
     img = _open_image(path)
-    if img.mode not in ("L", "P"):
-        raise DataError(path, f"mask must be an 8-bit index PNG (mode L or P), got mode {img.mode!r}")
+    if img.mode not in ("L", "P") or _png_bit_depth(path, img) == 16:
+        mode = "16-bit" if img.mode in ("L", "P") else f"mode {img.mode!r}"
+        raise DataError(path, f"mask must be an 8-bit index PNG (mode L or P), got {mode}")
     return np.asarray(img, dtype=np.uint8).copy()  # for "P" this is the palette index
 
 
@@ -166,14 +197,24 @@ def list_files(folder: Path, exts: Iterable[str]) -> dict[str, Path]:
 
 
 def files_fingerprint(kind: str, root: Path, files: Iterable[Path]) -> str:
-    """Cheap fingerprint: format name + each file's path (relative to root), size and mtime.
+    """Content fingerprint of a folder dataset: format name + for each file its path
+    (relative to root), size and the SHA-256 of its bytes.
 
-    Contents are not read, so touching or copying files (new mtimes) changes the fingerprint;
-    that errs on the side of recomputing, never on reusing stale results.
+    Contents are read (a dataset's loader decodes every file anyway, which costs more), so
+    any edit changes the fingerprint, also one that keeps the size and the mtime, and a copy
+    or `touch` of unchanged files does not. Results keyed by it are recomputed exactly when
+    the data changed.
     """
-    h = hashlib.sha256(f"{kind}|v1".encode())
+    h = hashlib.sha256(f"{kind}|v2-content".encode())
     root = Path(root)
     for f in sorted(Path(p) for p in files):
-        st = f.stat()
-        h.update(f"|{f.relative_to(root).as_posix()}:{st.st_size}:{st.st_mtime_ns}".encode())
+        digest = hashlib.sha256()
+        try:
+            with open(f, "rb") as stream:
+                for block in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise DataError(f, f"cannot read: {exc.strerror or exc}") from None
+        h.update(f"|{f.relative_to(root).as_posix()}:{f.stat().st_size}:"
+                 f"{digest.hexdigest()}".encode())
     return h.hexdigest()[:16]

@@ -20,8 +20,10 @@ COCO boxes with iscrowd=1 are skipped (COCO convention). Boxes become Target.box
 xyxy pixels with x2 = x + w computed in float64, and 1-based `box_labels` (YOLO cls + 1).
 Boxes must lie inside the image (tolerance BOX_TOL pixels) and have positive size.
 
-Loading is eager and validating: `split(name)` decodes every image and mask. The fingerprint
-hashes the file listing with sizes and mtimes (no contents).
+Loading is eager and validating: `split(name)` decodes every image and mask (see
+`imageio.read_rgb` for which modes are converted and which refused); a split that is read but
+has no images is an error. The fingerprint hashes every file's path, size and content
+(`imageio.files_fingerprint`), so an edited mask changes it.
 """
 from __future__ import annotations
 
@@ -34,17 +36,10 @@ from bench.datasets.base import SPLITS, Sample, Target, CachedSplits
 from bench.datasets.imageio import (IMAGE_EXTS, files_fingerprint, list_files, read_index_png,
                                     read_json, read_rgb)
 from bench.errors import DataError
+from bench.datasets.yolo_format import yolo_decode
 
 BOX_TOL = 1e-3  # pixels; absorbs float rounding of normalised YOLO coordinates only
 Boxes = tuple[np.ndarray, np.ndarray]
-
-
-def yolo_decode(c: float, size: float, n: int) -> tuple[float, float]:
-    """One axis of a YOLO box: normalised centre and size -> pixel (low, high), float64.
-
-    `write_pipe` encodes with the inverse and checks that this gives back its float32 box.
-    """
-    return (c - size / 2) * n, (c + size / 2) * n
 
 
 def _names_from_yaml(path: Path) -> list[str]:
@@ -243,6 +238,10 @@ class PipeDataset(CachedSplits):
             b, lab = boxes[sid] if boxes is not None else (None, None)
             samples.append(Sample(id=sid, hr=hr, target=Target(mask=mask, boxes=b, box_labels=lab)))
         return samples
+
+    def source(self, split: str, sample_id: str) -> Path:
+        """The image file of a sample, for error messages."""
+        return self._listing(split)[0][sample_id]
 
     def fingerprint(self) -> str:
         files = [p for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(".")

@@ -17,26 +17,28 @@ Split mapping (the authors withhold the test labels, so their Val split is the e
   optional `Split` column (values train / val; written by `write_sewerml` so a written dataset
   reads back with its own split), that column decides instead.
 
-Validation happens when a split is opened: missing columns (all named), malformed rows, non-0/1
-values (file, CSV line number counting the header as line 1, column, value), Defect disagreeing
-with the labels, WaterLevel out of range, duplicate filenames, missing image files. Real
-Sewer-ML holds 1.3M images, so images are decoded lazily (on indexing) for splits with more than
-EAGER_MAX rows; smaller splits (and `eager=True`) decode every image when opened, so a corrupt
-file is reported then. The fingerprint hashes both CSVs' contents plus the referenced image
-files' sizes and mtimes.
+Validation happens when a split is opened, one line naming the file, the CSV line (the header
+is line 1) and the column: missing columns (all named), malformed rows, non-0/1 values, Defect
+disagreeing with the labels, WaterLevel out of range, duplicate filenames, a Filename that is
+absolute or contains `..` (images are confined to ROOT), missing image files. Splits are always
+lazy: an image is decoded when indexed and never kept (real Sewer-ML holds 1.3M images). Splits
+of at most EAGER_MAX rows are also decoded once when opened (and dropped), so a corrupt file is
+reported then; `eager=False` skips that check, `eager=True` forces it for any size. The
+fingerprint hashes the bytes of both CSVs and of every referenced image
+(`imageio.files_fingerprint`), so any edit changes it and a copy or touch does not.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
-from typing import Sequence, overload
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import overload
 
 import numpy as np
 import pandas as pd
 
-from bench.datasets.base import SPLITS, Sample, Target, CachedSplits
-from bench.datasets.imageio import read_rgb
+from bench.datasets.base import SPLITS, CachedSplits, Sample, Target
+from bench.datasets.imageio import files_fingerprint, read_rgb
 from bench.errors import DataError
 
 LABELS = ["RB", "OB", "PF", "DE", "FS", "IS", "RO", "IN", "AF", "BE", "FO", "GR", "PH", "PB",
@@ -46,6 +48,13 @@ TRAIN_CSV, VAL_CSV = "SewerML_Train.csv", "SewerML_Val.csv"
 SPLIT_COLUMN = "Split"
 VAL_EVERY = 10
 EAGER_MAX = 2048
+
+
+def _confined(name: str) -> bool:
+    """A Filename stays inside ROOT: relative, no '..' part, no drive, no backslash tricks."""
+    parts = name.replace("\\", "/").split("/")
+    return not (name.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts
+                or PurePosixPath(name).is_absolute())
 
 
 def read_sewerml_csv(path: Path) -> pd.DataFrame:
@@ -58,8 +67,8 @@ def read_sewerml_csv(path: Path) -> pd.DataFrame:
         raise DataError(path, f"malformed CSV: {str(exc).strip()}") from None
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        raise DataError(path, f"missing column(s) {', '.join(missing)} (header must include "
-                              f"{','.join(COLUMNS)})")
+        raise DataError(path, f"line 1 (header): missing column(s) {', '.join(missing)} "
+                              f"(header must include {','.join(COLUMNS)})")
     df = df.fillna("")  # short rows: their missing fields read as empty
     # Blank lines are kept by read_csv (so positions map to line numbers), then dropped here.
     df = df[(df != "").any(axis=1)]
@@ -71,12 +80,18 @@ def read_sewerml_csv(path: Path) -> pd.DataFrame:
 
     names = df["Filename"].str.strip()
     if (names == "").any():
-        raise DataError(path, f"line {_line(int(np.argmax((names == '').to_numpy())))}: "
-                              "empty Filename")
+        raise DataError(path, f"line {_line(int(np.argmax((names == '').to_numpy())))}, "
+                              "column Filename: empty")
+    for r, name in enumerate(names):
+        if not _confined(name):
+            raise DataError(path, f"line {_line(r)}, column Filename: {name!r} must be a path "
+                                  "inside the data root (no absolute path, no '..')")
     dup = names.duplicated().to_numpy()
     if dup.any():
         r = int(np.argmax(dup))
-        raise DataError(path, f"line {_line(r)}: duplicate Filename {names.iloc[r]!r}")
+        first = int(np.argmax((names == names.iloc[r]).to_numpy()))
+        raise DataError(path, f"line {_line(r)}, column Filename: duplicate {names.iloc[r]!r} "
+                              f"(first on line {_line(first)})")
     binary = ["Defect", *LABELS]
     values = df[binary].apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
     bad = ~values.isin([0, 1]).to_numpy()
@@ -184,8 +199,8 @@ class SewerMLDataset(CachedSplits):
             elif fname in in_root or ("/" in fname and (self.root / fname).is_file()):
                 paths.append(self.root / fname)
             else:
-                raise DataError(img_dir / fname, f"image missing (listed on line {line} of "
-                                                 f"{csv_path}; also looked in {self.root})")
+                raise DataError(csv_path, f"line {line}, column Filename: image {fname!r} "
+                                          f"missing (looked in {img_dir} and {self.root})")
         return paths
 
     def _load(self, split: str) -> Sequence[Sample]:
@@ -199,18 +214,16 @@ class SewerMLDataset(CachedSplits):
                 raise DataError(csv_path, f"files {seen[sid]} and {fname} give the same id {sid!r}")
             seen[sid] = fname
         lazy = _LazySamples(ids, paths, rows[LABELS].to_numpy(np.uint8))
-        eager = self.eager if self.eager is not None else len(lazy) <= EAGER_MAX
-        return list(lazy) if eager else lazy
+        check = self.eager if self.eager is not None else len(lazy) <= EAGER_MAX
+        if check:  # decode once to report a corrupt file now; keep nothing
+            for p in paths:
+                read_rgb(p)
+        return lazy
 
     def fingerprint(self) -> str:
-        h = hashlib.sha256(b"sewerml|v1")
-        for csv_name in (TRAIN_CSV, VAL_CSV):
-            path = self.root / csv_name
-            h.update(f"|{csv_name}|".encode() + (path.read_bytes() if path.is_file() else b""))
+        files = [self.root / c for c in (TRAIN_CSV, VAL_CSV) if (self.root / c).is_file()]
         for split in SPLITS:
             rows = self._rows(split)
             csv_path = self.root / (VAL_CSV if split == "test" else TRAIN_CSV)
-            for p in self._image_paths(rows, csv_path):
-                st = p.stat()
-                h.update(f"|{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-        return h.hexdigest()[:16]
+            files += self._image_paths(rows, csv_path)
+        return files_fingerprint(self.name, self.root, dict.fromkeys(files))

@@ -14,8 +14,9 @@ as float32 (float16/32/64 accepted, integer dtypes refused: they are usually a m
 8-bit visualisation, not metres).
 
 Loading is eager: `split(name)` decodes and validates the whole split, so a bad file is
-reported when the split is opened, not mid-training. The fingerprint hashes the file listing
-with sizes and mtimes (no contents).
+reported when the split is opened, not mid-training. Depth must be finite and >= 0. A split
+that is read but has no samples is an error. The fingerprint hashes every file's path, size
+and content (`imageio.files_fingerprint`).
 """
 from __future__ import annotations
 
@@ -40,8 +41,12 @@ def _read_depth(path: Path, shape: tuple[int, int], what: str) -> np.ndarray:
     if depth.shape != shape:
         raise DataError(path, f"{what} shape {depth.shape} does not match the image "
                               f"(H, W) = {shape}")
-    if np.isnan(depth).any():
-        raise DataError(path, f"{what} contains NaN values")
+    if not np.isfinite(depth).all():
+        raise DataError(path, f"{what} contains non-finite values (NaN or inf); expected "
+                              "metres >= 0")
+    if depth.size and depth.min() < 0:
+        raise DataError(path, f"{what} contains negative values (min {float(depth.min()):g}); "
+                              "expected metres >= 0")
     return depth.astype(np.float32, copy=False)
 
 
@@ -116,6 +121,10 @@ class SRFolderDataset(CachedSplits):
             samples.append(Sample(id=sid, hr=hr, lr=lr, refs=refs, depth=depth,
                                   ref_depths=ref_depths))
         return samples
+
+    def source(self, split: str, sample_id: str) -> Path:
+        """The HR file of a sample, for error messages."""
+        return self._files(split)["HR"][sample_id]
 
     def fingerprint(self) -> str:
         files = [p for s in SPLITS for folder in self._files(s).values() for p in folder.values()]

@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -51,6 +50,7 @@ from bench.datasets.synth_geometry import Camera, cast_rays, project_wall_point
 from bench.datasets.synth_render import PipeScene, SceneRenderer, render_frame
 from bench.datasets.synth_scenes import Shot, sample_shot
 from bench.errors import ConfigError
+from bench.paths import cache_root
 
 __all__ = ["SynthSewerSR", "SynthSewerPipe", "SynthSewerCls", "Camera", "PipeScene", "Defect",
            "Shot", "SceneRenderer", "render_frame", "render_sequence", "project_wall_point",
@@ -61,10 +61,6 @@ SEQ_LEN = 8  # SR view: samples per sequence (one more frame is rendered as the 
 PIPE_MIN_PIXELS = 16
 CLS_MIN_PIXELS = 48
 _log = logging.getLogger(__name__)
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("SEWER_BENCH_CACHE", "~/.cache/sewer-sr-bench")).expanduser()
 
 
 def render_sequence(shot: Shot, n_frames: int) -> list[dict[str, np.ndarray]]:

@@ -34,7 +34,7 @@ import yaml
 
 from bench.datasets.base import SPLITS, Dataset, Sample
 from bench.datasets.imageio import atomic_write_text, file_stems, write_npy, write_png
-from bench.datasets.pipe import yolo_decode
+from bench.datasets.yolo_format import yolo_label_text
 from bench.datasets.sewerml import COLUMNS, LABELS, SPLIT_COLUMN, TRAIN_CSV, VAL_CSV
 from bench.errors import ConfigError
 
@@ -122,33 +122,9 @@ def _coco_json(classes: list[str], samples: Sequence[Sample]) -> dict:
             "annotations": anns, "categories": cats}
 
 
-def _yolo_axis(lo: np.float32, hi: np.float32, n: int) -> tuple[float, float]:
-    """Normalised (centre, size) whose `yolo_decode` gives back exactly (lo, hi) in float32.
-
-    The plain formula is exact for nearly every box; for tiny coordinates next to large ones
-    float64 rounding can land one float32 ulp off, so nudge by a few float64 ulps until exact.
-    """
-    c, size = (float(lo) + float(hi)) / 2 / n, (float(hi) - float(lo)) / n
-    want = (lo, hi)
-    for dc in (0, 1, -1, 2, -2, 3, -3, 4, -4):
-        for ds in (0, 1, -1, 2, -2, 3, -3, 4, -4):
-            cc = c + dc * np.spacing(c) if c else c
-            ss = size + ds * np.spacing(size)
-            got = yolo_decode(float(cc), float(ss), n)
-            if (np.float32(got[0]), np.float32(got[1])) == want:
-                return float(cc), float(ss)
-    # Only reached for coordinates within ~1e-5 px of 0 beside a large one: off by < 1e-12 px.
-    return c, size
-
-
 def _yolo_txt(sample: Sample) -> str:
     h, w = sample.hr.shape[:2]
-    lines = []
-    for box, lab in zip(np.asarray(sample.target.boxes, np.float32),
-                        np.asarray(sample.target.box_labels, np.int64)):
-        (cx, bw), (cy, bh) = _yolo_axis(box[0], box[2], w), _yolo_axis(box[1], box[3], h)
-        lines.append(f"{int(lab) - 1} " + " ".join(f"{v:.17g}" for v in (cx, cy, bw, bh)))
-    return "".join(line + "\n" for line in lines)
+    return yolo_label_text(sample.target.boxes, sample.target.box_labels, h, w)
 
 
 def write_pipe(dataset: Dataset, out: Path, *, overwrite: bool = False) -> Path:

@@ -11,12 +11,16 @@ Conventions (stated in every report):
 - paper_gflops: see `bench.metrics.flops_paper` (reproduces the sewer paper's Table 2).
 - Counting runs on the meta device (shapes only, no arithmetic), so counting ATD at
   128x128 is instant; models whose forward needs real values fall back to a CPU forward.
-- Latency: median (and p90) of warm repeats at batch 1, random weights (weights do not change
-  cost), stated device, torch thread count and precision.
+- Latency (`timed_latency`): warm-up calls until both WARMUP_CALLS calls and WARMUP_S seconds
+  are done (first calls pay allocation and kernel selection), then enough timed repeats for a
+  stable median: by default at least MIN_REPEATS and at least MIN_TIMED_S seconds of timed
+  work (at most MAX_REPEATS); median, inter-quartile range, min and max, at batch 1, random
+  weights (weights do not change cost), stated device, torch thread count and precision.
 - Sizes: tuples are (height, width); strings are "WIDTHxHEIGHT" (`bench.sizes.parse_size`).
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -26,10 +30,14 @@ from bench.metrics.counting import (CostCount, count_costs, count_params, measur
                                     torch_threads)
 from bench.sizes import parse_size
 
+WARMUP_CALLS, WARMUP_S = 2, 1.0
+MIN_REPEATS, MIN_TIMED_S, MAX_REPEATS = 5, 5.0, 200
+
 CONVENTIONS = ("macs: multiply-accumulates of conv + matmul, no bias/elementwise, transposed "
                "conv on its input grid; paper_gflops: the sewer paper's Table 2 counter "
                "(conv multiplies on the output grid, no bias, + 1 op per elementwise output); "
-               "latency: median of warm repeats, batch 1, random weights")
+               "latency: median [IQR] of warm repeats after a timed warm-up, batch 1, random "
+               "weights")
 
 
 # --------------------------------------------------------------------------- report
@@ -38,6 +46,34 @@ def _parse_size(size: tuple[int, int] | str, what: str) -> tuple[int, int]:
     if isinstance(size, str):
         return parse_size(size, what)
     return int(size[0]), int(size[1])
+
+
+def timed_latency(fn: Callable[[], Any], repeats: int | None = None,
+                  warmup: int | None = None, device: str | torch.device = "cpu"
+                  ) -> dict[str, Any]:
+    """Latency of `fn()` (see the module docstring). `repeats=None` chooses the count from
+    the warm-up's time per call; `warmup=None` warms up by count and time. Explicit counts
+    are used as given."""
+    import time
+
+    from bench.metrics.counting import _sync
+
+    calls, per_call, t0 = 0, 0.0, time.perf_counter()
+    with torch.inference_mode():
+        while (calls < warmup if warmup is not None else
+               calls < WARMUP_CALLS or (time.perf_counter() - t0 < WARMUP_S
+                                        and per_call < WARMUP_S)):
+            t_call = time.perf_counter()
+            fn()
+            _sync(device)
+            calls += 1
+            per_call = time.perf_counter() - t_call
+    if repeats is None:
+        repeats = (MIN_REPEATS if per_call <= 0 else
+                   min(MAX_REPEATS, max(MIN_REPEATS, math.ceil(MIN_TIMED_S / per_call))))
+    lat = measure_latency(fn, repeats, warmup=0, device=device)
+    lat["warmup"] = calls
+    return lat
 
 
 def _random_inputs(needs_ref: bool, lr_size: tuple[int, int], ref_size: tuple[int, int],
@@ -50,7 +86,8 @@ def _random_inputs(needs_ref: bool, lr_size: tuple[int, int], ref_size: tuple[in
 
 def cost_report(backend_name: str | Any, lr_size: tuple[int, int] | str = (128, 128),
                 ref_size: tuple[int, int] | str | None = None, device: str = "cpu",
-                latency_repeats: int = 5, latency_warmup: int = 1, threads: int | None = None,
+                latency_repeats: int | None = None, latency_warmup: int | None = None,
+                threads: int | None = None,
                 weights: str | None = None, hparams: dict[str, Any] | None = None
                 ) -> dict[str, Any]:
     """Params, MACs (+ cross-check), paper GFLOPs and latency of one registered backend.
@@ -58,7 +95,8 @@ def cost_report(backend_name: str | Any, lr_size: tuple[int, int] | str = (128, 
     `backend_name` is a registry name (or an ArchSpec, for specs not registered yet). Sizes are
     (height, width) tuples or "WIDTHxHEIGHT" strings.
     Learned specs are built with random weights; reference-based ones get a Ref of 4x the LR
-    size unless `ref_size` says otherwise. `latency_repeats=0` skips the latency measurement.
+    size unless `ref_size` says otherwise. `latency_repeats`: None = as many as a stable
+    median needs (`timed_latency`), 0 = no latency measurement (latency keys are None).
     """
     from sr_backends import BACKENDS
     from sr_backends.base import ArchSpec, SRBackend
@@ -84,7 +122,7 @@ def cost_report(backend_name: str | Any, lr_size: tuple[int, int] | str = (128, 
                 n_params = count_params(meta_model)
             except Exception:  # data-dependent forward (.item(), python control flow on values)
                 count = None
-            if count is None or latency_repeats > 0:
+            if count is None or latency_repeats != 0:
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(0)
                     model = entry.build(**hp).to(device).eval()
@@ -119,8 +157,12 @@ def cost_report(backend_name: str | Any, lr_size: tuple[int, int] | str = (128, 
             paper_gflops=count.paper_flops / 1e9, paper_breakdown=count.paper_breakdown,
             counted_on=count.counted_on, device=str(device), threads=n_threads,
             precision="fp32", conventions=CONVENTIONS,
-            latency_ms=None, latency_p90_ms=None, latency_repeats=latency_repeats)
-        if latency_repeats > 0:
-            lat = measure_latency(fn, latency_repeats, latency_warmup, device=device)
-            report.update(latency_ms=lat["median_ms"], latency_p90_ms=lat["p90_ms"])
+            latency_ms=None, latency_p90_ms=None, latency_q1_ms=None, latency_q3_ms=None,
+            latency_min_ms=None, latency_max_ms=None, latency_repeats=0, latency_warmup=0)
+        if latency_repeats != 0:
+            lat = timed_latency(fn, latency_repeats, latency_warmup, device=device)
+            report.update(latency_ms=lat["median_ms"], latency_p90_ms=lat["p90_ms"],
+                          latency_q1_ms=lat["q1_ms"], latency_q3_ms=lat["q3_ms"],
+                          latency_min_ms=lat["min_ms"], latency_max_ms=lat["max_ms"],
+                          latency_repeats=lat["repeats"], latency_warmup=lat["warmup"])
     return report

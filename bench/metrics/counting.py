@@ -175,7 +175,10 @@ def measure_latency(fn: Callable[[], Any], repeats: int = 10, warmup: int = 2,
             times.append((time.perf_counter() - t0) * 1e3)
     times.sort()
     p90 = times[min(len(times) - 1, math.ceil(0.9 * len(times)) - 1)]
+    q1, _, q3 = (statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1
+                 else (times[0], times[0], times[0]))
     return {"median_ms": statistics.median(times), "p90_ms": p90, "min_ms": times[0],
+            "max_ms": times[-1], "q1_ms": q1, "q3_ms": q3,
             "repeats": repeats, "warmup": warmup, "device": str(device),
             "threads": torch.get_num_threads(), "precision": precision}
 

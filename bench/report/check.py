@@ -1,12 +1,17 @@
 """Regression gate for users' CI: compare a run's metrics with a committed baseline.
 
 Baseline file: CSV with columns task, model, variant, cls, metric, value (what
-`bench check --write-baseline` writes from a run; extra columns are ignored). A metric
-regresses when it is worse than the baseline by more than the tolerance, in the metric's own
-direction (higher- or lower-is-better): worse = baseline - value for higher-is-better.
-Tolerance is absolute (`--tolerance`, in the metric's units, e.g. 0.02 IoU) and/or relative
-(`--rel-tolerance`, a fraction of |baseline|); a metric passes if it is within either.
-A baseline entry the run does not have is reported as missing (also a failure).
+`bench check --write-baseline` writes from a run; extra columns are ignored). Values in the
+file are in store units (IoU 0.6695), exactly as the run stored them.
+
+Comparison is in the units the tables print (the metric catalogue's display scale: IoU in %,
+so 0.6695 is compared as 66.95): `--tolerance 2` allows a drop of two points of %, whatever
+the metric's store unit. A metric regresses when it is worse than the baseline by more than
+the tolerance, in the metric's own direction (higher- or lower-is-better): worse = baseline -
+value for higher-is-better. Tolerance is absolute (`--tolerance`, in display units) and/or
+relative (`--rel-tolerance`, a fraction of |baseline|, unit-free); a metric passes if it is
+within either. A baseline entry the run does not have is reported as missing (a failure).
+`check()` also says how many metrics it compared.
 """
 from __future__ import annotations
 
@@ -16,7 +21,6 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import DataError
-from bench.metrics import higher_is_better
 
 KEY = ["task", "model", "variant", "cls", "metric"]
 
@@ -24,16 +28,37 @@ KEY = ["task", "model", "variant", "cls", "metric"]
 @dataclass(frozen=True)
 class Finding:
     key: tuple[str, ...]
-    baseline: float
-    value: float | None
+    baseline: float      # display units (e.g. % for IoU)
+    value: float | None  # display units
     kind: str  # "regression" | "missing"
+    unit: str = ""
 
     def describe(self) -> str:
         name = "/".join(self.key)
+        unit = f" {self.unit}" if self.unit else ""
         if self.kind == "missing":
-            return f"missing: {name} (baseline {self.baseline:.4f}) is not in the run"
-        return f"regression: {name} = {self.value:.4f}, baseline {self.baseline:.4f} " \
-               f"(Δ {self.value - self.baseline:+.4f})"
+            return f"missing: {name} (baseline {self.baseline:.4f}{unit}) is not in the run"
+        points = " points" if self.unit == "%" else unit
+        return f"regression: {name} = {self.value:.4f}{unit}, baseline {self.baseline:.4f}" \
+               f"{unit} (Δ {self.value - self.baseline:+.4f}{points})"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    findings: list[Finding]
+    compared: int                  # baseline entries found in the run and compared
+    units: dict[str, str]          # metric -> display unit used for the comparison
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def summary(self) -> str:
+        units = ", ".join(f"{m} in {u}" if u else m for m, u in sorted(self.units.items()))
+        missing = sum(f.kind == "missing" for f in self.findings)
+        regressed = len(self.findings) - missing
+        return (f"compared {self.compared} metric(s) ({units}; tolerances in those units): "
+                f"{regressed} regressed, {missing} missing")
 
 
 def run_means(frame: pd.DataFrame) -> pd.DataFrame:
@@ -64,23 +89,36 @@ def read_baseline(path: Path) -> pd.DataFrame:
 
 def compare(frame: pd.DataFrame, baseline: pd.DataFrame, tolerance: float = 0.0,
             rel_tolerance: float = 0.0) -> list[Finding]:
+    """The findings of `check` (regressions and missing entries)."""
+    return check(frame, baseline, tolerance, rel_tolerance).findings
+
+
+def check(frame: pd.DataFrame, baseline: pd.DataFrame, tolerance: float = 0.0,
+          rel_tolerance: float = 0.0) -> CheckReport:
+    """Compare every baseline entry with the run's seed mean, in display units."""
+    from bench.metrics import metric_info
+
     means = run_means(frame.astype({"seed": int}) if "seed" in frame else frame)
     for col in KEY:
         means[col] = means[col].astype(str)
     index = {tuple(r[k] for k in KEY): float(r["value"]) for _, r in means.iterrows()}
-    findings = []
+    findings, compared, units = [], 0, {}
     for _, r in baseline.iterrows():
         key = tuple(str(r[k]) for k in KEY)
-        base = float(r["value"])
+        info = metric_info(key[-1])
+        units[info.name] = info.unit
+        base = float(r["value"]) * info.display_scale
         value = index.get(key)
         if value is None:
-            findings.append(Finding(key, base, None, "missing"))
+            findings.append(Finding(key, base, None, "missing", info.unit))
             continue
-        worse = (base - value) if higher_is_better(key[-1]) else (value - base)
+        compared += 1
+        value *= info.display_scale
+        worse = (base - value) if info.higher_is_better else (value - base)
         allowed = max(tolerance, rel_tolerance * abs(base))
-        if worse > allowed + 1e-9:  # float noise is not a regression
-            findings.append(Finding(key, base, value, "regression"))
-    return findings
+        if worse > allowed + 1e-9 * max(1.0, abs(base)):  # float noise is not a regression
+            findings.append(Finding(key, base, value, "regression", info.unit))
+    return CheckReport(findings, compared, units)
 
 
 def write_baseline(frame: pd.DataFrame, path: Path) -> int:

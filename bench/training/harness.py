@@ -30,15 +30,48 @@ def train_config(backend, cfg: BenchConfig, device: str):
 
 
 def train_backend(backend, cfg: BenchConfig, cache: Cache, device: str, progress: bool = True,
-                  stop_after: int | None = None) -> Path:
+                  stop_after: int | None = None, fresh: bool = False) -> Path:
     """Train `backend` (a ResolvedBackend) with `sr.train`; weights end up at
-    `<stem>.safetensors` (+ `.json` sidecar), published atomically."""
+    `<stem>.safetensors` (+ `.json` sidecar), published atomically.
+
+    A per-key lock makes this safe for several processes on one cache: the first trains,
+    the others wait and then find the weights (no second training, one log.csv). `fresh`
+    discards an earlier training of the same key (its folder and its weights) first."""
+    stem = backend.weights_stem(cache)
+    weights = stem.with_suffix(".safetensors")
+    work = stem.parent / f"{stem.name}-train"
+    with _weights_lock(cache, backend):
+        atomic.remove_stale_temps(stem.parent)  # e.g. a last.pt temp of a killed training
+        if fresh:
+            shutil.rmtree(work, ignore_errors=True)
+            for suffix in (".safetensors", ".json"):
+                stem.with_suffix(suffix).unlink(missing_ok=True)
+        if weights.exists() and stop_after is None:
+            return weights  # trained meanwhile by another process (or before)
+        return _train_locked(backend, cfg, device, stem, work, progress, stop_after)
+
+
+def _weights_lock(cache: Cache, backend):
+    """The key's lock; not under torchrun, whose ranks must all enter training together."""
+    import contextlib
+
+    from bench.locks import key_lock
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return contextlib.nullcontext()
+    return key_lock(cache.lock_path("weights", f"{backend.name}-{backend.weights_key}"),
+                    f"the weights of {backend.name}")
+
+
+def _train_locked(backend, cfg: BenchConfig, device: str, stem: Path, work: Path,
+                  progress: bool, stop_after: int | None) -> Path:
+    from bench import interrupt
     from bench.backends import sr_training_data
     from bench.training.trainer import train_sr
 
-    stem = backend.weights_stem(cache)
     data = sr_training_data(cfg)
-    work = stem.parent / f"{stem.name}-train"
+    interrupt.saved(lambda: f"the training of {backend.name} is checkpointed in "
+                            f"{work / 'last.pt'} every {cfg.sr.train.val_every} iterations")
     result = train_sr(backend.spec, list(data.split("train")), list(data.split("val")),
                       train_config(backend, cfg, device), work,
                       resume=(work / "last.pt").exists(), progress=progress,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from bench import atomic
+
 log = logging.getLogger(__name__)
 
 
@@ -20,14 +22,16 @@ class TrainLogger:
         self.log_every, self.enabled, self.tb_dir = log_every, enabled, None
         self.csv_path = out_dir / "log.csv"
         self._sums: dict[str, torch.Tensor] = {}
-        self._n, self._tb, self._bar, self._csv = 0, None, None, None
+        self._n, self._tb, self._bar, self._csv, self._beat = 0, None, None, None, None
         if not enabled:
             return
         kept: list[str] = []
         if start and self.csv_path.exists():  # drop rows written after the checkpoint
             kept = [ln for ln in self.csv_path.read_text().splitlines()[1:]
-                    if ln and int(ln.split(",", 1)[0]) <= start]
-        self.csv_path.write_text("\n".join([",".join(self.COLUMNS), *kept]) + "\n")
+                    if ln and ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) <= start]
+        # atomic: a kill during this rewrite must not lose the rows before the checkpoint
+        # (a line cut by a kill mid-append is dropped above); then one row per iteration
+        atomic.write_text(self.csv_path, "\n".join([",".join(self.COLUMNS), *kept]) + "\n")
         self._csv = self.csv_path.open("a", buffering=1)
         if tensorboard:
             try:
@@ -40,6 +44,9 @@ class TrainLogger:
         if progress:
             from tqdm import tqdm
             self._bar = tqdm(total=total, initial=start, desc="train-sr", dynamic_ncols=True)
+        else:  # a pipe or CI log: a periodic status line with ETA instead of a bar
+            from bench.console import Heartbeat
+            self._beat = Heartbeat(f"train-sr {out_dir.name}", total, start_step=start)
 
     def step(self, it: int, out: dict[str, torch.Tensor], lr: float, val_psnr: float | None,
              elapsed: float, *, force: bool, check_finite: bool) -> None:
@@ -49,6 +56,8 @@ class TrainLogger:
         self._n += 1
         if self._bar is not None:
             self._bar.update(1)
+        if self._beat is not None:
+            self._beat.update(it, "" if val_psnr is None else f"val PSNR-Y {val_psnr:.2f} dB")
         if not (force or it % self.log_every == 0):
             return
         means = {k: float(v) / self._n for k, v in self._sums.items()}

@@ -1,0 +1,31 @@
+"""What Ctrl-C leaves behind, in one line: the code that saves things registers a description
+(`saved(...)`), and the CLI prints it with the command that resumes (bench/cli.py).
+
+Everything the harness writes is atomic (bench/atomic.py), so an interrupt never leaves a
+half-written file; the description says which finished work is kept.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+_describe: Callable[[], str] | None = None
+
+
+def saved(describe: Callable[[], str]) -> None:
+    """Register how to describe what is saved so far (called lazily, at the interrupt)."""
+    global _describe
+    _describe = describe
+
+
+def clear() -> None:
+    global _describe
+    _describe = None
+
+
+def saved_note() -> str:
+    if _describe is None:
+        return "every file written so far is complete (all writes are atomic)"
+    try:
+        return _describe()
+    except Exception:  # a note must never turn Ctrl-C into a traceback
+        return "everything finished so far is saved"

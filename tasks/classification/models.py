@@ -1,0 +1,322 @@
+"""Classification models: InceptionV3 and ResNet-101 (timm) and a two-stage sewer classifier.
+
+All from scratch (timm `pretrained=False`; nothing is downloaded), or initialised from a local
+weights file passed as `init_weights=` (a .safetensors / torch state dict of the same network;
+the classifier layer is re-initialised when its shape differs). Size presets
+(`FitConfig.size`), printed by every run through `describe(size)`:
+
+inception_v3 (default input 299x299, TaskSpec.model_options)
+- full:  timm `inception_v3` (no aux head): the paper's GoogleNet InceptionV3.
+- small: the same topology built from timm's own Inception blocks at 1/4 of every width
+         (conv widths divided by 4: 2048 -> 512 features), for CPU runs.
+- tiny:  the same at 1/8 width (tests, smoke).
+resnet101 (input 224x224)
+- full:  timm `resnet101` (Bottleneck [3, 4, 23, 3]): the paper's ResNet-101.
+- small: timm `ResNet(BasicBlock, [2, 2, 2, 2])` (ResNet-18 layout) at half width (32..256).
+- tiny:  timm `ResNet(BasicBlock, [1, 1, 1, 1])` (ResNet-10 layout) at quarter width (16..128).
+two-stage (Xie et al. 2019's IDCNN & NDCNN analogue, as benchmarked by Sewer-ML)
+- stage 1: binary defect-vs-normal network (1 logit), trained on every training image;
+- stage 2: multi-label network over the classes, trained on the defective images only;
+- merge (`merge=`): "replace" (Sewer-ML's rule, default): where P(defect) < 0.5 every class
+  score becomes P(defect) (so nothing is predicted, the image is normal), else the stage-2
+  scores; "multiply": class score = P(defect) x stage-2 score.
+- stage networks per preset: full = resnet101-full for both; small / tiny = resnet101's
+  small / tiny preset for both. Any other pair: TwoStageModel(stage1=("resnet101", "small"),
+  stage2=("inception_v3", "full")).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+from unittest import mock
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench import atomic
+from bench.datasets.base import Target
+from bench.registry import did_you_mean
+from tasks.base import FitConfig, MetricRow, ProgressFn, TaskModel
+from tasks.classification.metrics import THRESHOLD, Counts, metric_rows
+from tasks.classification.train import (
+    LabelledImages,
+    fit_loop,
+    predict_scores,
+    steps_of,
+)
+
+PRESETS = ("tiny", "small", "full")
+MERGES = ("replace", "multiply")
+FORMAT_VERSION = 1
+WEIGHTS, META = "model.safetensors", "model.json"
+
+
+def _check_preset(size: str) -> str:
+    if size not in PRESETS:
+        raise ValueError(f"unknown size preset {size!r}.{did_you_mean(size, PRESETS, n=1)} "
+                         f"Known: {', '.join(PRESETS)}")
+    return size
+
+
+def build_inception_v3(size: str, num_classes: int) -> nn.Module:
+    import importlib
+
+    import timm
+
+    # By module path: `timm.models.inception_v3` as an attribute is the factory function.
+    tinc = importlib.import_module("timm.models.inception_v3")
+
+    if _check_preset(size) == "full":
+        return timm.create_model("inception_v3", pretrained=False, num_classes=num_classes)
+    div = {"small": 4, "tiny": 8}[size]
+    real = tinc.ConvNormAct
+
+    def narrow(in_chs: int, out_chs: int, *args: Any, **kw: Any) -> nn.Module:
+        # Every Inception width (32, 48, 80, 192, 288, 768, 1280, 2048, ...) divides by 8, so
+        # the concatenations stay consistent; the RGB input (3 channels) is kept.
+        return real(in_chs if in_chs == 3 else in_chs // div, out_chs // div, *args, **kw)
+
+    with mock.patch.object(tinc, "ConvNormAct", narrow):  # only during construction
+        net = tinc.InceptionV3(num_classes=num_classes)
+    net.num_features = 2048 // div
+    net.reset_classifier(num_classes)
+    return net
+
+
+def build_resnet(size: str, num_classes: int) -> nn.Module:
+    import timm
+    from timm.models.resnet import BasicBlock, ResNet
+
+    if _check_preset(size) == "full":
+        return timm.create_model("resnet101", pretrained=False, num_classes=num_classes)
+    layers, width = ((2, 2, 2, 2), 32) if size == "small" else ((1, 1, 1, 1), 16)
+    return ResNet(BasicBlock, layers, num_classes=num_classes, stem_width=width,
+                  channels=tuple(width * 2 ** k for k in range(4)))
+
+
+BUILDERS = {"inception_v3": build_inception_v3, "resnet101": build_resnet}
+
+
+def _load_init(net: nn.Module, path: Path) -> None:
+    """Initialise `net` from a local weights file; a classifier of another shape is skipped."""
+    from bench.errors import DataError
+
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(str(path))
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise DataError(path, f"not a readable weights file ({exc})") from None
+    own = net.state_dict()
+    keep = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not keep:
+        raise DataError(path, "no tensor matches the network's parameter names and shapes")
+    net.load_state_dict(keep, strict=False)
+
+
+class ClassificationModel(TaskModel):
+    """One multi-label network (K sigmoid outputs); subclasses name the builder."""
+
+    task = "classification"
+    name = "base"
+    _descriptions: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, device: str = "cpu", eval_batch_size: int = 16,
+                 init_weights: Path | None = None):
+        self.device, self.eval_batch_size = device, eval_batch_size
+        self.init_weights = Path(init_weights) if init_weights else None
+        self.nets: dict[str, nn.Module] = {}
+        self.meta: dict[str, Any] = {}
+        self.history: list[float] = []
+
+    @classmethod
+    def describe(cls, size: str) -> str:
+        return cls._descriptions[_check_preset(size)]
+
+    def _networks(self, size: str, num_classes: int) -> dict[str, nn.Module]:
+        return {"net": BUILDERS[self.name](size, num_classes)}
+
+    def _labels(self, targets: Sequence[Target], k: int) -> np.ndarray:
+        out = np.zeros((len(targets), k), np.uint8)
+        for i in range(len(targets)):
+            lab = targets[i].labels
+            if lab is None or np.shape(lab) != (k,):
+                raise ValueError(f"target {i}: expected a ({k},) label vector, got "
+                                 f"{None if lab is None else np.shape(lab)}")
+            out[i] = np.asarray(lab) != 0
+        return out
+
+    def fit(self, images: Sequence[np.ndarray], targets: Sequence[Target], classes: list[str],
+            cfg: FitConfig, progress: ProgressFn | None = None) -> None:
+        if len(images) != len(targets):
+            raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        labels = self._labels(targets, len(classes))
+        torch.manual_seed(cfg.seed)  # initial weights depend on the seed only
+        self.nets = self._networks(cfg.size, len(classes))
+        if self.init_weights is not None:
+            for net in self.nets.values():
+                _load_init(net, self.init_weights)
+        self.device = cfg.device
+        self.meta = {"model": self.name, "size": cfg.size, "num_classes": len(classes),
+                     "classes": list(classes), "image_size": cfg.image_size, "seed": cfg.seed,
+                     "threshold": THRESHOLD, "format_version": FORMAT_VERSION,
+                     **self._extra_meta(cfg.size)}
+        self.history = self._fit(images, labels, cfg, progress)
+
+    def _extra_meta(self, size: str) -> dict[str, Any]:
+        return {}
+
+    def _fit(self, images, labels, cfg, progress) -> list[float]:  # type: ignore[no-untyped-def]
+        data = LabelledImages(images, labels, cfg.image_size)
+        return fit_loop(self.nets["net"], data, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                        lr=cfg.lr, seed=cfg.seed, device=cfg.device, progress=progress)
+
+    def predict_scores(self, images: Sequence[np.ndarray]):  # type: ignore[no-untyped-def]
+        """Yield (B, K) class scores in [0, 1], batch by batch."""
+        if not self.nets:
+            raise RuntimeError(f"{self.name}: call fit() or load() before predicting")
+        yield from predict_scores(self.nets["net"], images, image_size=self.meta["image_size"],
+                                  device=self.device, batch_size=self.eval_batch_size)
+
+    def evaluate(self, images: Sequence[np.ndarray], targets: Sequence[Target],
+                 classes: list[str]) -> list[MetricRow]:
+        if self.nets and list(classes) != self.meta["classes"]:
+            raise ValueError(f"{self.name} was trained on classes {self.meta['classes']}, "
+                             f"asked to evaluate {list(classes)}")
+        if len(images) != len(targets):
+            raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        counts, i = Counts.zeros(len(classes)), 0
+        for scores in self.predict_scores(images):
+            batch = range(i, i + len(scores))
+            counts.update(scores, self._labels([targets[j] for j in batch], len(classes)))
+            i += len(scores)
+        return metric_rows(counts, classes)
+
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        if not self.nets:
+            raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
+        directory = Path(directory)
+        state = {f"{part}.{k}": v.detach().to("cpu").contiguous()
+                 for part, net in self.nets.items() for k, v in net.state_dict().items()}
+        with atomic.atomic_path(directory / WEIGHTS) as tmp:
+            save_file(state, str(tmp), metadata={"model": self.name})
+        atomic.write_text(directory / META, json.dumps(self.meta, indent=2, sort_keys=True))
+
+    def load(self, directory: Path, device: str = "cpu") -> None:
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        meta = json.loads((directory / META).read_text())
+        if meta.get("model") != self.name:
+            raise ValueError(f"{directory} holds a {meta.get('model')!r} checkpoint, not "
+                             f"{self.name!r}")
+        self._restore_meta(meta)
+        nets = self._networks(meta["size"], int(meta["num_classes"]))
+        state = load_file(str(directory / WEIGHTS))
+        for part, net in nets.items():
+            prefix = part + "."
+            net.load_state_dict({k[len(prefix):]: v for k, v in state.items()
+                                 if k.startswith(prefix)}, strict=True)
+            net.to(device).eval()
+        self.meta, self.nets, self.device = meta, nets, device
+
+    def _restore_meta(self, meta: dict[str, Any]) -> None:
+        pass
+
+
+class InceptionV3Model(ClassificationModel):
+    name = "inception_v3"
+    _descriptions: ClassVar[dict[str, str]] = {
+        "full": "InceptionV3 (timm inception_v3, no aux head, 21.8M params), from scratch",
+        "small": "InceptionV3 topology (timm blocks) at 1/4 width, from scratch",
+        "tiny": "InceptionV3 topology (timm blocks) at 1/8 width, from scratch",
+    }
+
+
+class ResNet101Model(ClassificationModel):
+    name = "resnet101"
+    _descriptions: ClassVar[dict[str, str]] = {
+        "full": "ResNet-101 (timm resnet101, 42.5M params), from scratch",
+        "small": "ResNet-18 layout at half width (timm ResNet, 32..256 ch), from scratch",
+        "tiny": "ResNet-10 layout at quarter width (timm ResNet, 16..128 ch), from scratch",
+    }
+
+
+def merge_scores(p_defect: np.ndarray, class_scores: np.ndarray, rule: str = "replace") -> np.ndarray:
+    """Two-stage merge. p_defect (N,), class_scores (N, K) -> (N, K) final scores."""
+    p = np.asarray(p_defect, np.float64)[:, None]
+    s = np.asarray(class_scores, np.float64)
+    if rule == "replace":
+        return np.where(p < THRESHOLD, np.broadcast_to(p, s.shape), s)
+    if rule == "multiply":
+        return p * s
+    raise ValueError(f"unknown merge rule {rule!r}.{did_you_mean(rule, MERGES, n=1)} "
+                     f"Known: {', '.join(MERGES)}")
+
+
+class TwoStageModel(ClassificationModel):
+    name = "two-stage"
+    _descriptions: ClassVar[dict[str, str]] = {
+        "full": "two-stage: ResNet-101 defect/normal -> ResNet-101 multi-label on defects, "
+                "merge 'replace' (timm, from scratch)",
+        "small": "two-stage: ResNet-18-layout half-width defect/normal -> same multi-label on "
+                 "defects, merge 'replace' (timm, from scratch)",
+        "tiny": "two-stage: ResNet-10-layout quarter-width defect/normal -> same multi-label "
+                "on defects, merge 'replace' (timm, from scratch)",
+    }
+
+    def __init__(self, merge: str = "replace", stage1: tuple[str, str] | None = None,
+                 stage2: tuple[str, str] | None = None, **kw: Any):
+        super().__init__(**kw)
+        merge_scores(np.zeros(1), np.zeros((1, 1)), merge)  # validate the rule now
+        self.merge, self.stage1, self.stage2 = merge, stage1, stage2
+
+    def _stages(self, size: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        return (self.stage1 or ("resnet101", size)), (self.stage2 or ("resnet101", size))
+
+    def _networks(self, size: str, num_classes: int) -> dict[str, nn.Module]:
+        (a, sa), (b, sb) = self._stages(size)
+        return {"stage1": BUILDERS[a](sa, 1), "stage2": BUILDERS[b](sb, num_classes)}
+
+    def _extra_meta(self, size: str) -> dict[str, Any]:
+        s1, s2 = self._stages(size)
+        return {"merge": self.merge, "stage1": list(s1), "stage2": list(s2)}
+
+    def _restore_meta(self, meta: dict[str, Any]) -> None:
+        self.merge = meta["merge"]
+        self.stage1, self.stage2 = tuple(meta["stage1"]), tuple(meta["stage2"])
+
+    def _fit(self, images, labels, cfg, progress) -> list[float]:  # type: ignore[no-untyped-def]
+        defect = labels.any(1, keepdims=True).astype(np.uint8)
+        defective = np.flatnonzero(defect[:, 0])
+        if len(defective) < 2:
+            raise ValueError("two-stage training needs at least 2 defective training images")
+        total = (steps_of(len(labels), cfg.batch_size, cfg.epochs)
+                 + steps_of(len(defective), cfg.batch_size, cfg.epochs))
+        kw: dict[str, Any] = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
+                              "device": cfg.device, "progress": progress, "total_steps": total}
+        h1 = fit_loop(self.nets["stage1"], LabelledImages(images, defect, cfg.image_size),
+                      seed=cfg.seed, **kw)
+        h2 = fit_loop(self.nets["stage2"], LabelledImages(images, labels, cfg.image_size,
+                                                          indices=defective),
+                      seed=cfg.seed + 1, step_offset=len(h1), **kw)
+        return h1 + h2
+
+    def predict_scores(self, images: Sequence[np.ndarray]):  # type: ignore[no-untyped-def]
+        if not self.nets:
+            raise RuntimeError(f"{self.name}: call fit() or load() before predicting")
+        bs, size = self.eval_batch_size, self.meta["image_size"]
+        for s in range(0, len(images), bs):
+            run = [images[i] for i in range(s, min(s + bs, len(images)))]  # read once
+            (p,) = predict_scores(self.nets["stage1"], run, image_size=size, device=self.device,
+                                  batch_size=len(run))
+            (c,) = predict_scores(self.nets["stage2"], run, image_size=size, device=self.device,
+                                  batch_size=len(run))
+            yield merge_scores(p[:, 0], c, self.merge)

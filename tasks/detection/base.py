@@ -1,0 +1,105 @@
+"""What every detector shares: streaming evaluation through pycocotools, the size presets, and
+a model directory of `model.safetensors` (weights) + `model.json` (everything to rebuild it).
+
+A detector implements `build(meta)` (the torch module for its metadata), `fit`, and
+`detect(images)` -> per image (boxes xyxy float pixels, scores, 1-based labels). Evaluation
+runs `detect` batch by batch over a possibly lazy image sequence, so a split of any size is
+scored in O(boxes) memory.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from bench import atomic
+from bench.datasets.base import Target
+from bench.registry import did_you_mean
+from tasks.base import MetricRow, TaskModel
+from tasks.detection.metrics import DetectionAccumulator
+
+PRESETS = ("tiny", "small", "full")
+WEIGHTS, META = "model.safetensors", "model.json"
+Detections = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (N,4), scores (N,), labels (N,)
+
+
+def check_preset(size: str) -> str:
+    if size not in PRESETS:
+        raise ValueError(f"unknown size preset {size!r}.{did_you_mean(size, PRESETS, n=1)} "
+                         f"Known: {', '.join(PRESETS)}")
+    return size
+
+
+def target_boxes(t: Target, i: int) -> tuple[np.ndarray, np.ndarray]:
+    if t.boxes is None or t.box_labels is None:
+        raise ValueError(f"target {i} has no boxes (detection needs box annotations)")
+    return np.asarray(t.boxes, np.float32).reshape(-1, 4), np.asarray(t.box_labels, np.int64)
+
+
+class DetectionModel(TaskModel):
+    task = "detection"
+    name = "base"
+    eval_batch_size = 8
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self.net: nn.Module | None = None
+        self.meta: dict[str, Any] = {}
+
+    def build(self, meta: dict[str, Any]) -> nn.Module:
+        """The untrained network described by `meta` (same keys as saved in model.json)."""
+        raise NotImplementedError
+
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        raise NotImplementedError
+
+    def evaluate(self, images: Sequence[np.ndarray], targets: Sequence[Target],
+                 classes: list[str]) -> list[MetricRow]:
+        if self.net is None:
+            raise RuntimeError(f"{self.name}: call fit() or load() before evaluating")
+        if list(classes) != self.meta["classes"]:
+            raise ValueError(f"{self.name} was trained on classes {self.meta['classes']}, "
+                             f"asked to evaluate {list(classes)}")
+        if len(images) != len(targets):
+            raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        acc = DetectionAccumulator(len(classes))
+        for start in range(0, len(images), self.eval_batch_size):
+            idx = range(start, min(len(images), start + self.eval_batch_size))
+            batch = [np.asarray(images[i]) for i in idx]
+            for i, im, (boxes, scores, labels) in zip(idx, batch, self.detect(batch)):
+                gt_boxes, gt_labels = target_boxes(targets[i], i)
+                acc.add(im.shape[:2], gt_boxes, gt_labels, boxes, scores, labels)
+        per_class = acc.per_class_ap()
+        rows = []
+        for metric, j in (("ap50", 0), ("ap", 1)):
+            rows += [MetricRow(classes[k - 1], metric, v[j]) for k, v in sorted(per_class.items())]
+            if per_class:
+                rows.append(MetricRow("Mean", metric, float(np.mean([v[j] for v in per_class.values()]))))
+        return rows
+
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        if self.net is None:
+            raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
+        directory = Path(directory)
+        state = {k: v.detach().to("cpu").contiguous() for k, v in self.net.state_dict().items()}
+        with atomic.atomic_path(directory / WEIGHTS) as tmp:
+            save_file(state, str(tmp), metadata={"model": self.name})
+        atomic.write_text(directory / META, json.dumps(self.meta, indent=2, sort_keys=True))
+
+    def load(self, directory: Path, device: str = "cpu") -> None:
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        meta = json.loads((directory / META).read_text())
+        if meta.get("model") != self.name:
+            raise ValueError(f"{directory} holds a {meta.get('model')!r} checkpoint, not {self.name!r}")
+        net = self.build(meta)
+        net.load_state_dict(load_file(str(directory / WEIGHTS)), strict=True)
+        self.meta, self.device = meta, device
+        self.net = net.to(device).eval()

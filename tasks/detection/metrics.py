@@ -1,0 +1,88 @@
+"""Per-class AP with pycocotools' COCOeval over detections the caller computed.
+
+Conventions (the COCO ones, stated in every output through the metric catalogue):
+- boxes are xyxy in image pixels, x2/y2 exclusive edges (width = x2 - x1); the COCO records use
+  [x, y, w, h] with area = w * h and iscrowd = 0 (our data has no crowd regions);
+- AP is COCOeval's 101-point interpolated precision, maxDets 100, area range "all";
+  AP@0.5 = IoU threshold 0.5; AP = mean over the ten thresholds 0.50:0.05:0.95;
+- per class k: the mean of `eval["precision"][t, :, k, 0, -1]` over entries > -1 (cocoapi's
+  own summarize rule, restricted to one category);
+- a class with no ground-truth box in the split is absent (not 0, not the mean); a class with
+  ground truth and no detection scores 0; Mean = mean over the classes that are present.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class DetectionAccumulator:
+    """Collects ground truth and detections image by image (O(boxes) memory, no images)."""
+
+    num_classes: int
+    images: list[dict] = field(default_factory=list)
+    gts: list[dict] = field(default_factory=list)
+    dets: list[dict] = field(default_factory=list)
+
+    def add(self, size: tuple[int, int], gt_boxes: np.ndarray, gt_labels: np.ndarray,
+            boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> None:
+        """One image: `size` (h, w); labels are 1-based class indices (1..num_classes)."""
+        iid = len(self.images) + 1
+        self.images.append({"id": iid, "height": int(size[0]), "width": int(size[1])})
+        for box, lab in zip(np.asarray(gt_boxes, np.float64).reshape(-1, 4),
+                            np.asarray(gt_labels).reshape(-1)):
+            self.gts.append(_record(len(self.gts) + 1, iid, box, int(lab)))
+        for box, score, lab in zip(np.asarray(boxes, np.float64).reshape(-1, 4),
+                                   np.asarray(scores, np.float64).reshape(-1),
+                                   np.asarray(labels).reshape(-1)):
+            rec = _record(len(self.dets) + 1, iid, box, int(lab))
+            rec["score"] = float(score)
+            self.dets.append(rec)
+
+    def per_class_ap(self) -> dict[int, tuple[float, float]]:
+        """{class index (1-based): (AP@0.5, AP@[.5:.95])} for the classes with ground truth."""
+        return coco_per_class_ap(self.images, self.gts, self.dets, self.num_classes)
+
+
+def _record(aid: int, iid: int, box: np.ndarray, label: int) -> dict:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    return {"id": aid, "image_id": iid, "category_id": label, "bbox": [x1, y1, w, h],
+            "area": w * h, "iscrowd": 0}
+
+
+def _coco(images: list[dict], anns: list[dict], num_classes: int):
+    from pycocotools.coco import COCO
+
+    coco = COCO()
+    coco.dataset = {"images": images, "annotations": anns,
+                    "categories": [{"id": k} for k in range(1, num_classes + 1)]}
+    with contextlib.redirect_stdout(io.StringIO()):  # "creating index..."
+        coco.createIndex()
+    return coco
+
+
+def coco_per_class_ap(images: list[dict], gts: list[dict], dets: list[dict],
+                      num_classes: int) -> dict[int, tuple[float, float]]:
+    from pycocotools.cocoeval import COCOeval
+
+    present = sorted({a["category_id"] for a in gts})
+    if not present:
+        return {}
+    # Built directly (not COCO.loadRes, which fails on an empty detection list).
+    ev = COCOeval(_coco(images, gts, num_classes), _coco(images, dets, num_classes), "bbox")
+    with contextlib.redirect_stdout(io.StringIO()):  # progress prints
+        ev.evaluate()
+        ev.accumulate()
+    precision = ev.eval["precision"]  # [T iou, R recall, K class, A area, M maxDets]
+    cat_ids = list(ev.params.catIds)
+    out = {}
+    for k in present:
+        p = precision[:, :, cat_ids.index(k), 0, -1]
+        ap50, ap = p[0][p[0] > -1], p[p > -1]
+        out[k] = (float(ap50.mean()) if ap50.size else 0.0, float(ap.mean()) if ap.size else 0.0)
+    return out
