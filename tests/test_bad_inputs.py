@@ -189,6 +189,7 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], str]] = [
     ("threads -1", lambda c: _run(c, "--set", "threads=-1"), "config key 'threads'"),
     ("threads text", lambda c: _run(c, "--set", "threads=two"), "config key 'threads'"),
     ("device banana", lambda c: _run(c, "--set", "device=banana"), "expected auto, cpu, cuda, cuda:N or mps (got 'banana')"),
+    ("device absent", lambda c: _run(c, "--set", "device=cuda:99"), "device='cuda:99': this machine has"),
     ("n_test 0", lambda c: _run(c, "--set", "data.n_test=0"), "config key 'data.n_test'"),
     ("negative lr", lambda c: _run(c, "--set", "task.lr=-1"), "config key 'task.lr'"),
     ("protocol", lambda c: _run(c, "--set", "task.protocol=sometimes"), "config key 'task.protocol'"),

@@ -136,7 +136,8 @@ def _refuse_sockets(monkeypatch):
 
 
 @pytest.mark.slow
-def test_smoke_run_is_offline_leaves_cwd_alone_and_resumes(bench_json, tmp_path, monkeypatch):
+def test_smoke_run_is_offline_leaves_cwd_alone_and_resumes(bench_cli, bench_json, tmp_path,
+                                                             monkeypatch):
     _refuse_sockets(monkeypatch)
     work = tmp_path / "cwd"
     work.mkdir()
@@ -147,6 +148,15 @@ def test_smoke_run_is_offline_leaves_cwd_alone_and_resumes(bench_json, tmp_path,
     assert first["summary"]["cells_computed"] == first["summary"]["cells_total"] == 2 * 3
     again = bench_json("run", *SMOKE, "--out", str(tmp_path / "out"))
     assert again["summary"]["cells_computed"] == 0
+    # bench table / bench check work on a detection run unchanged
+    run_dir = Path(first["files"][0]).parents[1]
+    assert bench_json("table", "--run", str(run_dir))["tables"] == first["tables"]
+    baseline = tmp_path / "baseline.csv"
+    code, _, err = bench_cli("check", "--run", str(run_dir), "--baseline", str(baseline),
+                             "--write-baseline")
+    assert code == 0, err
+    code, out, err = bench_cli("check", "--run", str(run_dir), "--baseline", str(baseline))
+    assert code == 0 and "ok" in out and "compared" in out, (out, err)
 
 
 def _rows(out: Path) -> dict:
@@ -219,3 +229,20 @@ def test_train_per_variant_protocol(bench_json, tmp_path):
     assert s["cells_computed"] == s["cells_total"] == 3  # one model per variant, tested on it
     c = s["cache"]  # the HR model may come from the session's cache (another test trained it)
     assert c.get("task_trained", 0) + c.get("task_hit", 0) == 3 and c.get("task_trained", 0) >= 2
+
+
+@pytest.mark.slow
+def test_ssd300_from_scratch_stays_finite_at_full_lr(tiny_pipe, one_thread):
+    """SSD300-VGG (no BatchNorm) diverges to NaN from scratch without warmup and clipping;
+    a few steps past the warmup at lr 0.01 must stay finite (fit raises on a non-finite loss)."""
+    from tasks.base import FitConfig
+    from tasks.detection.ssd import SSDModel
+
+    ds, train, _ = tiny_pipe
+    m = SSDModel()
+    losses = []
+    m.fit([s.hr for s in train[:4]], [s.target for s in train[:4]], ds.classes,
+          FitConfig(epochs=3, batch_size=2, lr=1e-2, image_size=256, size="full", seed=0),
+          progress=lambda i, n, text: losses.append(float(text.split()[-1])))
+    assert len(losses) == 6 and all(np.isfinite(losses))
+    assert m.meta["image_size"] == 300  # SSD300 reads 300x300 whatever image_size says

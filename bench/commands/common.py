@@ -39,11 +39,24 @@ def apply_runtime(cfg: BenchConfig) -> None:
 
 
 def resolve_device(name: str) -> str:
-    if name != "auto":
-        return name
+    """`auto` -> cuda when present, else cpu; an explicit device must exist on this machine."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        index = int(name.split(":", 1)[1]) if ":" in name else 0
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            from bench.errors import ConfigError
+
+            found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            raise ConfigError(f"device={name!r}: this machine has {found} CUDA device(s); use "
+                              "device=cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        from bench.errors import ConfigError
+
+        raise ConfigError("device='mps': MPS is not available on this machine; use cpu or auto")
+    return name
 
 
 def emit_json(data: Any) -> None:

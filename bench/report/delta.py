@@ -196,9 +196,11 @@ def legend(table: DeltaTable) -> str:
                      f"win back).")
     if table.n_seeds > 1:
         lines.append(f"Cells: mean ± std over {table.n_seeds} seeds.")
-    for b in table.same_as_lr:
-        lines.append(f"SR({b}) equals LR in every row (LR is bicubic enlargement): shown once, "
-                     f"as LR.")
+    if table.same_as_lr:
+        names = ", ".join(f"SR({b})" for b in table.same_as_lr)
+        lines.append(f"{names} equal{'s' if len(table.same_as_lr) == 1 else ''} LR in every row: "
+                     f"shown once, as LR (the LR variant is bicubic enlargement, so a bicubic "
+                     f"backend always does).")
     return " ".join(lines)
 
 
