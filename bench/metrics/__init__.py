@@ -28,6 +28,12 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
     MetricInfo("macs", "multiply-accumulates at LR 128x128 (Ref 512x512)", higher_is_better=False),
     MetricInfo("paper_gflops", "the paper's GFLOPs convention (Table 2)", higher_is_better=False),
     MetricInfo("latency_ms", "median warm latency", higher_is_better=False, unit="ms"),
+    MetricInfo("n_images", "number of test images a quality row averages over (a count, not a "
+                           "score)", unit="images"),
+    MetricInfo("latency_q1_ms", "first quartile of the warm latencies", higher_is_better=False,
+               unit="ms"),
+    MetricInfo("latency_q3_ms", "third quartile of the warm latencies", higher_is_better=False,
+               unit="ms"),
 ]}
 
 
