@@ -69,3 +69,38 @@ class TaskModel(ABC):
 
     @abstractmethod
     def load(self, directory: Path, device: str = "cpu") -> None: ...
+
+
+# A task model's directory: `model.safetensors` (the state dict, float tensors on the CPU) and
+# `model.json` (everything needed to rebuild the network). Every task model uses these two.
+WEIGHTS, META = "model.safetensors", "model.json"
+
+
+def save_model_dir(directory: Path, name: str, state: dict, meta: dict) -> None:
+    """Write `state` (name -> tensor) and `meta` into `directory`, each file atomically (the
+    cache publishes the directory as a whole, bench/cache.py)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from bench import atomic
+
+    directory = Path(directory)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    with atomic.atomic_path(directory / WEIGHTS) as tmp:
+        save_file(tensors, str(tmp), metadata={"model": name})
+    atomic.write_text(directory / META, json.dumps(meta, indent=2, sort_keys=True))
+
+
+def read_model_dir(directory: Path, name: str) -> tuple[dict, dict]:
+    """(state dict, meta) of a directory written by `save_model_dir` for model `name`;
+    ValueError when it holds another model."""
+    import json
+
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    meta = json.loads((directory / META).read_text())
+    if meta.get("model") != name:
+        raise ValueError(f"{directory} holds a {meta.get('model')!r} checkpoint, not {name!r}")
+    return load_file(str(directory / WEIGHTS)), meta

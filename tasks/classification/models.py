@@ -26,7 +26,6 @@ two-stage (Xie et al. 2019's IDCNN & NDCNN analogue, as benchmarked by Sewer-ML)
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,10 +35,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench import atomic
 from bench.datasets.base import Target
 from bench.registry import did_you_mean
-from tasks.base import FitConfig, MetricRow, ProgressFn, TaskModel
+from tasks.base import (FitConfig, MetricRow, ProgressFn, TaskModel, read_model_dir,
+                        save_model_dir)
 from tasks.classification.metrics import THRESHOLD, Counts, metric_rows
 from tasks.classification.train import (
     LabelledImages,
@@ -51,7 +50,6 @@ from tasks.classification.train import (
 PRESETS = ("tiny", "small", "full")
 MERGES = ("replace", "multiply")
 FORMAT_VERSION = 1
-WEIGHTS, META = "model.safetensors", "model.json"
 
 
 def _check_preset(size: str) -> str:
@@ -198,28 +196,16 @@ class ClassificationModel(TaskModel):
         return metric_rows(counts, classes)
 
     def save(self, directory: Path) -> None:
-        from safetensors.torch import save_file
-
         if not self.nets:
             raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
-        directory = Path(directory)
-        state = {f"{part}.{k}": v.detach().to("cpu").contiguous()
-                 for part, net in self.nets.items() for k, v in net.state_dict().items()}
-        with atomic.atomic_path(directory / WEIGHTS) as tmp:
-            save_file(state, str(tmp), metadata={"model": self.name})
-        atomic.write_text(directory / META, json.dumps(self.meta, indent=2, sort_keys=True))
+        state = {f"{part}.{k}": v for part, net in self.nets.items()
+                 for k, v in net.state_dict().items()}
+        save_model_dir(directory, self.name, state, self.meta)
 
     def load(self, directory: Path, device: str = "cpu") -> None:
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        meta = json.loads((directory / META).read_text())
-        if meta.get("model") != self.name:
-            raise ValueError(f"{directory} holds a {meta.get('model')!r} checkpoint, not "
-                             f"{self.name!r}")
+        state, meta = read_model_dir(directory, self.name)
         self._restore_meta(meta)
         nets = self._networks(meta["size"], int(meta["num_classes"]))
-        state = load_file(str(directory / WEIGHTS))
         for part, net in nets.items():
             prefix = part + "."
             net.load_state_dict({k[len(prefix):]: v for k, v in state.items()

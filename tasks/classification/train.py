@@ -16,13 +16,13 @@ bit-identical weights.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tasks.schedule import warmup_cosine
 
 SEWERML_MEAN = (0.523, 0.453, 0.345)  # Sewer-ML's official normalisation (RGB, [0,1] scale)
 SEWERML_STD = (0.210, 0.199, 0.154)
@@ -75,16 +75,6 @@ def pos_weight(labels: np.ndarray) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def _lr_lambda(total: int) -> Callable[[int], float]:
-    warm = max(1, min(50, total // 20))
-
-    def f(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-    return f
-
-
 def fit_loop(net: nn.Module, data: LabelledImages, *, epochs: int, batch_size: int, lr: float,
              seed: int, device: str, progress: Callable[[int, int, str], None] | None = None,
              step_offset: int = 0, total_steps: int | None = None) -> list[float]:
@@ -97,7 +87,7 @@ def fit_loop(net: nn.Module, data: LabelledImages, *, epochs: int, batch_size: i
     total = max(1, epochs * steps_per_epoch)
     weight = pos_weight(data.labels[data.indices]).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total))
     gen = torch.Generator().manual_seed(seed)
     net.to(device).train()
     losses: list[float] = []

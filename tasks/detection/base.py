@@ -4,11 +4,10 @@ a model directory of `model.safetensors` (weights) + `model.json` (everything to
 A detector implements `build(meta)` (the torch module for its metadata), `fit`, and
 `detect(images)` -> per image (boxes xyxy float pixels, scores, 1-based labels). Evaluation
 runs `detect` batch by batch over a possibly lazy image sequence, so a split of any size is
-scored in O(boxes) memory.
+scored in O(boxes) memory. The directory format is tasks.base's (save_model_dir).
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,12 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from bench import atomic
 from bench.datasets.base import Target
 from bench.registry import did_you_mean
-from tasks.base import MetricRow, TaskModel
+from tasks.base import MetricRow, TaskModel, read_model_dir, save_model_dir
 from tasks.detection.metrics import DetectionAccumulator
 
 PRESETS = ("tiny", "small", "full")
-WEIGHTS, META = "model.safetensors", "model.json"
 Detections = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (N,4), scores (N,), labels (N,)
 
 
@@ -82,24 +79,13 @@ class DetectionModel(TaskModel):
         return rows
 
     def save(self, directory: Path) -> None:
-        from safetensors.torch import save_file
-
         if self.net is None:
             raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
-        directory = Path(directory)
-        state = {k: v.detach().to("cpu").contiguous() for k, v in self.net.state_dict().items()}
-        with atomic.atomic_path(directory / WEIGHTS) as tmp:
-            save_file(state, str(tmp), metadata={"model": self.name})
-        atomic.write_text(directory / META, json.dumps(self.meta, indent=2, sort_keys=True))
+        save_model_dir(directory, self.name, self.net.state_dict(), self.meta)
 
     def load(self, directory: Path, device: str = "cpu") -> None:
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        meta = json.loads((directory / META).read_text())
-        if meta.get("model") != self.name:
-            raise ValueError(f"{directory} holds a {meta.get('model')!r} checkpoint, not {self.name!r}")
+        state, meta = read_model_dir(directory, self.name)
         net = self.build(meta)
-        net.load_state_dict(load_file(str(directory / WEIGHTS)), strict=True)
+        net.load_state_dict(state, strict=True)
         self.meta, self.device = meta, device
         self.net = net.to(device).eval()

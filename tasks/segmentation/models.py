@@ -26,7 +26,6 @@ network's stride and the logits cropped back). Index 0 is background, k is class
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
@@ -36,16 +35,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench import atomic
 from bench.datasets.base import Target
 from bench.registry import did_you_mean
-from tasks.base import FitConfig, MetricRow, ProgressFn, TaskModel
+from tasks.base import (FitConfig, MetricRow, ProgressFn, TaskModel, read_model_dir,
+                        save_model_dir)
 from tasks.segmentation.metrics import ConfusionMatrix, metric_rows
 from tasks.segmentation.train import LossConfig, PreparedSplit, fit_loop, predict_masks
 
 PRESETS = ("tiny", "small", "full")
 FORMAT_VERSION = 1
-WEIGHTS, META = "model.safetensors", "model.json"
 
 
 def _check_preset(size: str) -> str:
@@ -157,25 +155,14 @@ class SegmentationModel(TaskModel):
 
     def save(self, directory: Path) -> None:
         """`directory/model.safetensors` (weights) + `directory/model.json` (metadata)."""
-        from safetensors.torch import save_file
-
         if self.net is None:
             raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
-        directory = Path(directory)
-        state = {k: v.detach().to("cpu").contiguous() for k, v in self.net.state_dict().items()}
-        with atomic.atomic_path(directory / WEIGHTS) as tmp:
-            save_file(state, str(tmp), metadata={"model": self.name})
-        atomic.write_text(directory / META, json.dumps(self.meta, indent=2, sort_keys=True))
+        save_model_dir(directory, self.name, self.net.state_dict(), self.meta)
 
     def load(self, directory: Path, device: str = "cpu") -> None:
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        meta = json.loads((directory / META).read_text())
-        if meta.get("model") != self.name:
-            raise ValueError(f"{directory} holds a {meta.get('model')!r} checkpoint, not {self.name!r}")
+        state, meta = read_model_dir(directory, self.name)
         net = self.build_network(meta["size"], int(meta["num_classes"]))
-        net.load_state_dict(load_file(str(directory / WEIGHTS)), strict=True)
+        net.load_state_dict(state, strict=True)
         self.meta, self.net = meta, net.eval()
         self.device = device
         self.net.to(self.device)

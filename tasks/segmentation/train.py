@@ -23,7 +23,6 @@ Choices, and why:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -33,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tasks.segmentation.metrics import IGNORE_INDEX
+from tasks.schedule import warmup_cosine
 
 MEAN = (0.485, 0.456, 0.406)  # ImageNet RGB mean / std, applied after scaling to [0,1]
 STD = (0.229, 0.224, 0.225)
@@ -143,16 +143,6 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (1 - dice[1:][present]).mean()
 
 
-def _lr_lambda(total: int) -> Callable[[int], float]:
-    warm = max(1, min(50, total // 20))
-
-    def f(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-    return f
-
-
 def fit_loop(net: nn.Module, data: PreparedSplit, *, epochs: int, batch_size: int,
              lr: float, seed: int, device: str, num_classes: int, loss_cfg: LossConfig,
              progress: Callable[[int, int, str], None] | None = None) -> list[float]:
@@ -171,7 +161,7 @@ def fit_loop(net: nn.Module, data: PreparedSplit, *, epochs: int, batch_size: in
     weight = class_weights(data.mask_counts(num_classes)).to(device) \
         if loss_cfg.class_weighting else None
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total))
     gen = torch.Generator().manual_seed(seed)
     net.to(device).train()
     losses: list[float] = []
