@@ -38,6 +38,19 @@ class FitConfig:
 
 ProgressFn = Callable[[int, int, str], None]
 
+# Model size presets every task model offers (config `task.size`): tiny (smoke tests), small
+# (the quick CPU profile), full (the paper's networks).
+PRESETS = ("tiny", "small", "full")
+
+
+def check_preset(size: str) -> str:
+    if size not in PRESETS:
+        from bench.registry import did_you_mean
+
+        raise ValueError(f"unknown size preset {size!r}.{did_you_mean(size, PRESETS, n=1)} "
+                         f"Known: {', '.join(PRESETS)}")
+    return size
+
 
 class TaskModel(ABC):
     """A downstream model. It owns a directory: `save(directory)` writes everything needed to

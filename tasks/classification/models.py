@@ -37,8 +37,8 @@ from torch import nn
 
 from bench.datasets.base import Target
 from bench.registry import did_you_mean
-from tasks.base import (FitConfig, MetricRow, ProgressFn, TaskModel, read_model_dir,
-                        save_model_dir)
+from tasks.base import (FitConfig, MetricRow, ProgressFn, TaskModel, check_preset,
+                        read_model_dir, save_model_dir)
 from tasks.classification.metrics import THRESHOLD, Counts, metric_rows
 from tasks.classification.train import (
     LabelledImages,
@@ -47,16 +47,10 @@ from tasks.classification.train import (
     steps_of,
 )
 
-PRESETS = ("tiny", "small", "full")
 MERGES = ("replace", "multiply")
 FORMAT_VERSION = 1
 
 
-def _check_preset(size: str) -> str:
-    if size not in PRESETS:
-        raise ValueError(f"unknown size preset {size!r}.{did_you_mean(size, PRESETS, n=1)} "
-                         f"Known: {', '.join(PRESETS)}")
-    return size
 
 
 def build_inception_v3(size: str, num_classes: int) -> nn.Module:
@@ -67,7 +61,7 @@ def build_inception_v3(size: str, num_classes: int) -> nn.Module:
     # By module path: `timm.models.inception_v3` as an attribute is the factory function.
     tinc = importlib.import_module("timm.models.inception_v3")
 
-    if _check_preset(size) == "full":
+    if check_preset(size) == "full":
         return timm.create_model("inception_v3", pretrained=False, num_classes=num_classes)
     div = {"small": 4, "tiny": 8}[size]
     real = tinc.ConvNormAct
@@ -88,7 +82,7 @@ def build_resnet(size: str, num_classes: int) -> nn.Module:
     import timm
     from timm.models.resnet import BasicBlock, ResNet
 
-    if _check_preset(size) == "full":
+    if check_preset(size) == "full":
         return timm.create_model("resnet101", pretrained=False, num_classes=num_classes)
     layers, width = ((2, 2, 2, 2), 32) if size == "small" else ((1, 1, 1, 1), 16)
     return ResNet(BasicBlock, layers, num_classes=num_classes, stem_width=width,
@@ -134,7 +128,7 @@ class ClassificationModel(TaskModel):
 
     @classmethod
     def describe(cls, size: str) -> str:
-        return cls._descriptions[_check_preset(size)]
+        return cls._descriptions[check_preset(size)]
 
     def _networks(self, size: str, num_classes: int) -> dict[str, nn.Module]:
         return {"net": BUILDERS[self.name](size, num_classes)}

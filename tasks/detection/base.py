@@ -16,19 +16,12 @@ import numpy as np
 from torch import nn
 
 from bench.datasets.base import Target
-from bench.registry import did_you_mean
 from tasks.base import MetricRow, TaskModel, read_model_dir, save_model_dir
 from tasks.detection.metrics import DetectionAccumulator
 
-PRESETS = ("tiny", "small", "full")
 Detections = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (N,4), scores (N,), labels (N,)
 
 
-def check_preset(size: str) -> str:
-    if size not in PRESETS:
-        raise ValueError(f"unknown size preset {size!r}.{did_you_mean(size, PRESETS, n=1)} "
-                         f"Known: {', '.join(PRESETS)}")
-    return size
 
 
 def target_boxes(t: Target, i: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from bench.datasets.base import Target
-from tasks.base import FitConfig, ProgressFn
-from tasks.detection.base import DetectionModel, Detections, check_preset, target_boxes
+from tasks.base import FitConfig, ProgressFn, check_preset
+from tasks.detection.base import DetectionModel, Detections, target_boxes
 
 CLIP_NORM = 10.0
 WIDTH = {"tiny": 0.5, "small": 1.0}  # MobileNetV3 width multiplier of the SSDlite presets

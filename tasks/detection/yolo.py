@@ -34,8 +34,8 @@ from torch import nn
 
 from bench.paths import cache_root
 from bench.datasets.base import Target
-from tasks.base import FitConfig, ProgressFn
-from tasks.detection.base import DetectionModel, Detections, check_preset, target_boxes
+from tasks.base import FitConfig, ProgressFn, check_preset
+from tasks.detection.base import DetectionModel, Detections, target_boxes
 
 YAMLS = {"full": "yolov5s.yaml", "small": "yolov5n.yaml", "tiny": "yolov5n.yaml"}
 CONF, IOU, MAX_DET = 0.001, 0.7, 100

@@ -36,21 +36,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.datasets.base import Target
-from bench.registry import did_you_mean
-from tasks.base import (FitConfig, MetricRow, ProgressFn, TaskModel, read_model_dir,
-                        save_model_dir)
+from tasks.base import (FitConfig, MetricRow, ProgressFn, TaskModel, check_preset,
+                        read_model_dir, save_model_dir)
 from tasks.segmentation.metrics import ConfusionMatrix, metric_rows
 from tasks.segmentation.train import LossConfig, PreparedSplit, fit_loop, predict_masks
 
-PRESETS = ("tiny", "small", "full")
 FORMAT_VERSION = 1
 
 
-def _check_preset(size: str) -> str:
-    if size not in PRESETS:
-        raise ValueError(f"unknown size preset {size!r}.{did_you_mean(size, PRESETS, n=1)} "
-                         f"Known: {', '.join(PRESETS)}")
-    return size
 
 
 class FullResLogits(nn.Module):
@@ -99,7 +92,7 @@ class SegmentationModel(TaskModel):
     # --- building -------------------------------------------------------------------------
     @classmethod
     def describe(cls, size: str) -> str:
-        return cls._descriptions[_check_preset(size)]
+        return cls._descriptions[check_preset(size)]
 
     @classmethod
     def build_network(cls, size: str, num_classes: int) -> nn.Module:
@@ -199,7 +192,7 @@ class FCNModel(SegmentationModel):
         from torchvision.models.resnet import BasicBlock, ResNet
         from torchvision.models.segmentation.fcn import FCN, FCNHead
 
-        if _check_preset(size) == "full":
+        if check_preset(size) == "full":
             net = segmentation.fcn_resnet50(weights=None, weights_backbone=None,
                                             num_classes=num_classes, aux_loss=False)
             return FullResLogits(net, 1)
@@ -222,7 +215,7 @@ class DeepLabV3PlusModel(SegmentationModel):
     def build_network(cls, size: str, num_classes: int) -> nn.Module:
         import segmentation_models_pytorch as smp
 
-        encoder, channels = cls._encoders[_check_preset(size)]
+        encoder, channels = cls._encoders[check_preset(size)]
         net = smp.DeepLabV3Plus(encoder_name=encoder, encoder_weights=None, classes=num_classes,
                                 decoder_channels=channels)
         return FullResLogits(net, 32)
