@@ -16,7 +16,7 @@ import numpy as np
 from torch import nn
 
 from bench.datasets.base import Target
-from tasks.base import MetricRow, TaskModel, read_model_dir, save_model_dir
+from tasks.base import MetricRow, TaskModel, check_preset, read_model_dir, save_model_dir
 from tasks.detection.metrics import DetectionAccumulator
 
 Detections = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (N,4), scores (N,), labels (N,)
@@ -34,6 +34,11 @@ class DetectionModel(TaskModel):
     task = "detection"
     name = "base"
     eval_batch_size = 8
+    _descriptions: dict[str, str] = {}  # size preset -> the network it builds
+
+    @classmethod
+    def describe(cls, size: str) -> str:
+        return cls._descriptions[check_preset(size)]
 
     def __init__(self, device: str = "cpu"):
         self.device = device

@@ -68,10 +68,6 @@ class SSDModel(DetectionModel):
         "tiny": "SSDlite-MobileNetV3-Large x0.5 width (torchvision, from scratch; input image_size)",
     }
 
-    @classmethod
-    def describe(cls, size: str) -> str:
-        return cls._descriptions[check_preset(size)]
-
     def build(self, meta: dict[str, Any]) -> nn.Module:
         from torchvision.models.detection import ssd300_vgg16, ssdlite320_mobilenet_v3_large
 

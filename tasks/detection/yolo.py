@@ -102,10 +102,6 @@ class YoloModel(DetectionModel):
         "tiny": "YOLOv5n (ultralytics yolov5n.yaml, YOLOv5u head) at the run's small image_size",
     }
 
-    @classmethod
-    def describe(cls, size: str) -> str:
-        return cls._descriptions[check_preset(size)]
-
     def build(self, meta: dict[str, Any]) -> nn.Module:
         ultralytics_offline()
         from ultralytics.nn.tasks import DetectionModel as UltraDetectionModel
