@@ -245,3 +245,33 @@ def test_bench_run_classification_smoke_resumes_and_reads_sewerml(bench_cli, ben
                     "--data-root", str(folder), "--model", "resnet101", "--model", "two-stage")
     for m in ("resnet101", "two-stage"):
         assert real["tables"][m] == first["tables"][m]
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_rerun_equals_uninterrupted(tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    args = ["run", "--task", "classification", "--profile", "smoke", "--json"]
+
+    def run(out: str, cache: str, **env):
+        return subprocess.run([sys.executable, "-m", "bench.cli", *args, "--out", str(tmp_path / out)],
+                              env={**os.environ, "SEWER_BENCH_CACHE": str(tmp_path / cache), **env},
+                              capture_output=True, text=True, timeout=900)
+
+    def rows(out: str) -> dict:
+        frame = pd.concat(pd.read_csv(p) for p in (tmp_path / out).glob("*/rows/*.csv"))
+        assert not frame.duplicated(["model", "variant", "cls", "metric", "seed"]).any()
+        return {(r.model, r.variant, r.cls, r.metric): r.value for r in frame.itertuples()}
+
+    killed = run("a", "cache-a", SEWER_BENCH_KILL_AFTER_CELLS="4")  # mid-way through model 2
+    assert killed.returncode == -signal.SIGKILL
+    resumed = run("a", "cache-a")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["summary"]["cells_computed"] == 5
+    clean = run("b", "cache-b")
+    assert clean.returncode == 0, clean.stderr
+    assert rows("a") == rows("b")
