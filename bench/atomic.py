@@ -7,9 +7,10 @@ unique (mkstemp / mkdtemp), so concurrent writers of the same path never share o
 - Permissions: mkstemp creates 0600 files and mkdtemp 0700 folders; published files get
   0666 & ~umask (folders 0777 & ~umask), like any file `open()` creates.
 - Stale temporaries: a live writer holds an exclusive `flock` on its temporary (file or
-  folder) until the rename. `remove_stale_temps(root)` deletes every '.tmp-*' under `root`
-  that no live process holds locked (a writer killed with -9 drops its lock with the
-  process) and that is older than STALE_GRACE_S (the instant between mkstemp and flock).
+  folder) until the rename, and names it '.tmp-<host id>.<pid>-...'. `remove_stale_temps(root)`
+  deletes every '.tmp-*' under `root` whose writer is a dead process of this host (at once),
+  or that no live process holds locked (a writer killed with -9 drops its lock with the
+  process) and is older than STALE_GRACE_S (the instant between mkstemp and flock).
 - Test hook: SEWER_BENCH_KILL_AT_WRITE=N SIGKILLs the process at its N-th atomic write, after
   the temporary is complete and before the rename (the worst moment for a kill);
   SEWER_BENCH_COUNT_WRITES=FILE appends one line per atomic write, to choose N.
@@ -31,6 +32,7 @@ except ImportError:  # pragma: no cover - Windows: no locks, stale temps age out
     fcntl = None  # type: ignore[assignment]
 
 TMP_PREFIX = ".tmp-"
+_OWNER_RE = None  # compiled on first use: ".tmp-<host id>.<pid>-..."
 STALE_GRACE_S = 2.0     # an unlocked temp younger than this may be a writer between mkstemp and flock
 UNLOCKED_MAX_AGE_S = 24 * 3600.0  # without flock support: remove temps older than a day
 _writes = 0
@@ -45,6 +47,41 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def _host_id() -> str:
+    import hashlib
+    import socket
+
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _prefix() -> str:
+    """'.tmp-<host id>.<pid>-': lets a later run on the same host see at once that the writer
+    of a temporary is dead (kill -9), without waiting for a grace period."""
+    return f"{TMP_PREFIX}{_host_id()}.{os.getpid()}-"
+
+
+def _owner_dead(name: str) -> bool:
+    """True when `name` was written by a process of this host that no longer exists."""
+    import re
+
+    global _OWNER_RE
+    if _OWNER_RE is None:
+        _OWNER_RE = re.compile(re.escape(TMP_PREFIX) + r"([0-9a-f]{8})\.(\d+)-")
+    m = _OWNER_RE.match(name)
+    if not m or m.group(1) != _host_id():
+        return False
+    pid = int(m.group(2))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
 
 
 def _lock(fd: int) -> None:
@@ -76,7 +113,7 @@ def atomic_path(path: Path | str, suffix: str = "", fsync: bool = False) -> Iter
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix or path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_prefix(), suffix=suffix or path.suffix, dir=path.parent)
     try:
         _lock(fd)  # held until the rename: remove_stale_temps leaves a live writer alone
         os.fchmod(fd, 0o666 & ~_umask())
@@ -102,7 +139,7 @@ def publish_dir(final: Path, write: Callable[[Path], object],
     version, or by hand) is replaced."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_prefix()}{final.name}-", dir=final.parent))
     fd = os.open(tmp, os.O_RDONLY)
     try:
         _lock(fd)
@@ -115,7 +152,7 @@ def publish_dir(final: Path, write: Callable[[Path], object],
             if not final.is_dir():
                 raise
             if not complete(final):
-                trash = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-old-",
+                trash = Path(tempfile.mkdtemp(prefix=f"{_prefix()}{final.name}-old-",
                                               dir=final.parent))
                 os.rename(final, trash / "x")
                 os.rename(tmp, final)
@@ -131,6 +168,8 @@ def _is_stale(entry: Path, now: float) -> bool:
         age = now - entry.lstat().st_mtime
     except FileNotFoundError:
         return False
+    if _owner_dead(entry.name):
+        return True  # its writer (on this host) is gone: no grace needed
     if fcntl is None:
         return age > UNLOCKED_MAX_AGE_S
     if age < STALE_GRACE_S:

@@ -62,3 +62,23 @@ def test_incomplete_published_folder_is_replaced(tmp_path):
     atomic.publish_dir(final, lambda p: (p / "model.json").write_text("other"), complete)
     assert (final / "model.json").read_text() == "{}"  # a complete entry is kept
     assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_temp_of_a_dead_writer_on_this_host_is_removed_at_once(tmp_path):
+    """No grace period for a writer known to be dead (kill -9 then an immediate rerun)."""
+    import subprocess
+    import sys
+
+    from bench import atomic
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)  # reaped: no process has this pid now (barring reuse)
+    host = atomic._host_id()
+    orphan = tmp_path / f".tmp-{host}.{dead_pid}-abc.md"
+    mine = tmp_path / f".tmp-{host}.{os.getpid()}-def.md"
+    other_host = tmp_path / f".tmp-00000000.{dead_pid}-ghi.md"
+    for f in (orphan, mine, other_host):
+        f.write_text("partial")
+    assert atomic.remove_stale_temps(tmp_path) == 1
+    assert not orphan.exists() and mine.exists() and other_host.exists()  # young: grace applies
