@@ -10,6 +10,7 @@ an executor can ship each group to another process or machine (bench/executors.p
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,25 +169,32 @@ def still_to_do(group: Group, store: ResultStore) -> Group | None:
                                                              group.trained_on, todo)
 
 
-def task_model_key(plan: Plan, group: Group, fit: Any, sr_fingerprint: str | None) -> str:
-    """What determines a trained task model: model, fit settings (incl. device), the data,
+def task_model_key(plan: Plan, group: Group, fit: Any, sr_fingerprint: str | None,
+                   settings: dict[str, str] | None = None) -> str:
+    """What determines a trained task model: model, fit settings (incl. device), the model's
+    construction settings (TaskSpec.model_settings, e.g. two-stage's merge rule), the data,
     the variant it was trained on (with the degradation and the SR backend's fingerprint when
     not HR) and the CPU thread count (results differ between 1 and 2 threads)."""
     trained_on = group.trained_on
     degradation = plan.cfg.degradation.fingerprint() if trained_on != "HR" else "-"
+    # Only models with settings get the extra part: every other key stays as it was.
+    extra = (json.dumps(settings, sort_keys=True),) if settings else ()
     return key_of(f"{plan.task}/{group.model}", fit, plan.dataset_fingerprint, trained_on,
-                  plan.classes, degradation, sr_fingerprint or "-", f"threads={plan.threads}")
+                  plan.classes, degradation, sr_fingerprint or "-", f"threads={plan.threads}",
+                  *extra)
 
 
 def describe(plan: Plan, cache: Cache) -> dict[str, Any]:
     """The plan as data for `bench run --dry-run [--json]`: cells, and what is cached."""
-    from bench.execute import fit_config, group_state
+    from bench.execute import fit_config, group_state, model_settings
 
     groups = []
     for g in plan.groups:
         state = group_state(plan, g, cache)
+        settings = model_settings(plan, g)
         groups.append({"model": g.model, "seed": g.seed, "trained_on": g.trained_on,
                        "task_model": state, "fit": vars(fit_config(plan, g)),
+                       **({"settings": settings} if settings else {}),
                        "cells": [c.evaluated_on for c in g.cells]})
     return {
         "run": plan.run_id, "task": plan.task, "dataset": plan.dataset,

@@ -1,37 +1,101 @@
-"""Is SynthSewer-cls learnable at a CPU budget? One classifier trained on HR vs trivial predictors.
+"""Is SynthSewer-cls learnable at a CPU budget? Classifiers trained on HR vs trivial predictors.
 
-    python benchmarks/cls_learnability.py N_TRAIN N_TEST EPOCHS IMAGE_SIZE MODEL PRESET
+    python benchmarks/cls_learnability.py N_TRAIN N_TEST EPOCHS IMAGE_SIZE MODEL PRESET \
+        [--model MODEL ...] [--lr LR] [--json OUT.json]
 
-Trains classification/MODEL (preset PRESET) on N_TRAIN SynthSewer-cls images (seed 0, batch 16,
-lr 2e-3) and prints F1 Mean / F2-CIW / F1-Normal on N_TEST test images next to the all-negative,
-per-class-prior (mean of 200 Bernoulli draws) and all-positive predictors.
+Trains classification/MODEL (preset PRESET; `--model` adds more, e.g. two-stage) on N_TRAIN
+SynthSewer-cls training images (generator seed 0, fit seed 0, batch 16, lr 2e-3 unless
+--lr: configs/tasks/classification.yaml's defaults) and prints F1 Mean / F2-CIW / F1-Normal (threshold score >= 0.5)
+on N_TEST test images next to three trivial predictors on the same images:
+- all-negative: no class ever predicted (every image "normal");
+- per-class prior: class c predicted with probability = its training frequency (mean of 200
+  Bernoulli draws);
+- all-positive: every class predicted on every image.
+`--json OUT` also writes everything (command, class counts, numbers, fit seconds) atomically.
+Fit seconds depend on the machine's load: not a timing benchmark.
 """
-import sys, time, numpy as np, torch
-torch.set_num_threads(2)
-from bench.datasets import open_dataset
-from tasks import TASK_MODELS
-from tasks.base import FitConfig
-from tasks.classification.metrics import evaluate_scores
-n_train, n_test, epochs, size, model_name, preset = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
-ds = open_dataset("synthsewer-cls", seed=0, n_train=n_train, n_val=2, n_test=n_test)
-tr, te = ds.split("train"), ds.split("test")
-classes = ds.classes
-imgs = [s.hr for s in tr]; tg = [s.target for s in tr]
-timgs = [s.hr for s in te]; ttg = [s.target for s in te]
-L = np.stack([t.target.labels for t in tr]); T = np.stack([t.labels for t in ttg])
-print("train positives per class", L.sum(0).tolist(), "normal", int((L.sum(1)==0).sum()), flush=True)
-print("test positives per class", T.sum(0).tolist(), "normal", int((T.sum(1)==0).sum()), flush=True)
-m = TASK_MODELS.get(f"classification/{model_name}")()
-t0 = time.time()
-m.fit(imgs, tg, classes, FitConfig(epochs=epochs, batch_size=16, lr=2e-3, image_size=size, size=preset, seed=0))
-print("fit s", round(time.time()-t0), "loss first/last", m.history[0], np.mean(m.history[-5:]), flush=True)
-def show(name, rows):
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def summary(rows) -> dict[str, float]:  # type: ignore[no-untyped-def]
     d = {(r.cls, r.metric): r.value for r in rows}
-    print(f"{name:14s} F1 Mean {100*d[('Mean','f1')]:.2f}  F2-CIW {100*d[('F2-CIW','f2_ciw')]:.2f}  F1-Normal {100*d[('F1-Normal','f1_normal')]:.2f}", flush=True)
-show(f"{model_name} HR", m.evaluate(timgs, ttg, classes))
-show("all-negative", evaluate_scores(np.zeros(T.shape), T, classes))
-prior = L.mean(0)
-rng = np.random.default_rng(0)
-res = [ {(r.cls,r.metric): r.value for r in evaluate_scores((rng.uniform(size=T.shape) < prior).astype(float), T, classes)} for _ in range(200)]
-print(f"prior-sampled  F1 Mean {100*np.mean([r[('Mean','f1')] for r in res]):.2f}  F2-CIW {100*np.mean([r[('F2-CIW','f2_ciw')] for r in res]):.2f}  F1-Normal {100*np.mean([r[('F1-Normal','f1_normal')] for r in res]):.2f} (mean of 200 draws)")
-show("all-positive", evaluate_scores(np.ones(T.shape), T, classes))
+    return {"f1_mean": 100 * d[("Mean", "f1")], "f2_ciw": 100 * d[("F2-CIW", "f2_ciw")],
+            "f1_normal": 100 * d[("F1-Normal", "f1_normal")]}
+
+
+def main(argv: list[str]) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name, typ in (("n_train", int), ("n_test", int), ("epochs", int), ("image_size", int),
+                      ("model", str), ("preset", str)):
+        ap.add_argument(name, type=typ)
+    ap.add_argument("--model", dest="more", action="append", default=[],
+                    help="another model to train and score (repeatable)")
+    ap.add_argument("--lr", type=float, default=2e-3, help="learning rate (default 2e-3)")
+    ap.add_argument("--json", default=None, help="write the results to this file too")
+    a = ap.parse_args(argv)
+
+    import torch
+
+    from bench.datasets import open_dataset
+    from tasks import TASK_MODELS
+    from tasks.base import FitConfig
+    from tasks.classification.metrics import evaluate_scores
+
+    torch.set_num_threads(2)
+    ds = open_dataset("synthsewer-cls", seed=0, n_train=a.n_train, n_val=2, n_test=a.n_test)
+    train, test, classes = ds.split("train"), ds.split("test"), ds.classes
+    labels = np.stack([s.target.labels for s in train])
+    truth = np.stack([s.target.labels for s in test])
+    out: dict = {
+        "command": "python benchmarks/cls_learnability.py " + " ".join(argv),
+        "dataset": {"name": "synthsewer-cls", "fingerprint": ds.fingerprint(), "seed": 0,
+                    "n_train": a.n_train, "n_test": a.n_test},
+        "threshold": "score >= 0.5", "classes": classes,
+        "train_positives": labels.sum(0).tolist(), "train_normal": int((labels.sum(1) == 0).sum()),
+        "test_positives": truth.sum(0).tolist(), "test_normal": int((truth.sum(1) == 0).sum()),
+        "fit": {"epochs": a.epochs, "image_size": a.image_size, "preset": a.preset,
+                "batch_size": 16, "lr": a.lr, "seed": 0},
+        "predictors": {},
+    }
+    print("train positives per class", dict(zip(classes, out["train_positives"])),
+          "normal", out["train_normal"], flush=True)
+    print("test positives per class", dict(zip(classes, out["test_positives"])),
+          "normal", out["test_normal"], flush=True)
+
+    def show(name: str, row: dict) -> None:
+        out["predictors"][name] = row
+        print(f"{name:24s} F1 Mean {row['f1_mean']:6.2f}  F2-CIW {row['f2_ciw']:6.2f}  "
+              f"F1-Normal {row['f1_normal']:6.2f}", flush=True)
+
+    cfg = FitConfig(epochs=a.epochs, batch_size=16, lr=a.lr, image_size=a.image_size,
+                    size=a.preset, seed=0)
+    for name in [a.model, *a.more]:
+        model = TASK_MODELS.get(f"classification/{name}")()
+        t0 = time.time()
+        model.fit([s.hr for s in train], [s.target for s in train], classes, cfg)
+        fit_s = time.time() - t0
+        row = summary(model.evaluate([s.hr for s in test], [s.target for s in test], classes))
+        show(f"{name} {a.preset} (HR)", {**row, "fit_seconds_under_load": round(fit_s, 1),
+                                        "loss_first": model.history[0],
+                                        "loss_last5": float(np.mean(model.history[-5:]))})
+    show("all-negative", summary(evaluate_scores(np.zeros(truth.shape), truth, classes)))
+    rng = np.random.default_rng(0)
+    draws = [summary(evaluate_scores((rng.uniform(size=truth.shape) < labels.mean(0)) * 1.0,
+                                     truth, classes)) for _ in range(200)]
+    show("per-class prior (200x)", {k: float(np.mean([d[k] for d in draws])) for k in draws[0]})
+    show("all-positive", summary(evaluate_scores(np.ones(truth.shape), truth, classes)))
+    if a.json:
+        from bench.atomic import write_text
+        write_text(a.json, json.dumps(out, indent=1) + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -31,7 +31,7 @@ TASK_MODELS: Registry = Registry(
         "detection/ssd": "tasks.detection.ssd:SSDModel",
         "classification/inception_v3": "tasks.classification.models:InceptionV3Model",
         "classification/resnet101": "tasks.classification.models:ResNet101Model",
-        "classification/two-stage": "tasks.classification.models:TwoStageModel",
+        "classification/two-stage": "tasks.classification.two_stage:TwoStageModel",
     },
     {
         "segmentation/fcn": "FCN (torchvision, from scratch): ResNet-50 (full), ResNet-18 "

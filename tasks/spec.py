@@ -30,6 +30,10 @@ class TaskSpec:
     # Per-model defaults of the fit settings (e.g. an input size of 299 for InceptionV3);
     # `task.model_options` in the config overrides them.
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Per-model construction settings `task.model_options.<model>` may also set: key -> the
+    # allowed values, the first being the default (e.g. two-stage's merge rule). The resolved
+    # settings go to the model's constructor and into its cache key.
+    model_settings: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def metric(self, name: str) -> MetricInfo:
         for m in self.metrics:

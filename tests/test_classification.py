@@ -99,7 +99,7 @@ def test_official_weights_and_edge_cases():
 
 
 def test_two_stage_merge_rules_on_hand_built_scores():
-    from tasks.classification.models import merge_scores
+    from tasks.classification.two_stage import merge_scores
 
     p = np.array([0.2, 0.5, 0.9, 0.49])
     s = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.8], [0.99, 0.99]])
@@ -275,3 +275,91 @@ def test_kill_9_mid_run_then_rerun_equals_uninterrupted(tmp_path):
     clean = run("b", "cache-b")
     assert clean.returncode == 0, clean.stderr
     assert rows("a") == rows("b")
+
+
+def test_two_stage_settings_build_the_model_that_uses_them(one_thread):
+    """The config's strings (task.model_options.two-stage) -> the stage networks and the rule
+    the model applies: its scores equal merge_scores(stage 1, stage 2, rule)."""
+    from tasks import TASK_MODELS
+    from tasks.base import FitConfig
+    from tasks.classification.spec import SPEC
+    from tasks.classification.train import predict_scores
+    from tasks.classification.two_stage import merge_scores
+
+    allowed = SPEC.model_settings["two-stage"]
+    assert allowed["merge"][0] == "replace" and allowed["stage1"][0] == "resnet101"
+    images, targets, classes = _toy_data()
+    cfg = FitConfig(epochs=1, batch_size=4, lr=1e-3, image_size=80, size="tiny", seed=0)
+    model = TASK_MODELS.get("classification/two-stage")(
+        merge="multiply", stage1="resnet101", stage2="inception_v3:tiny")
+    model.fit(images, targets, classes, cfg)
+    assert model.meta["merge"] == "multiply"
+    assert model.meta["stage1"] == ["resnet101", "tiny"]  # bare name: the run's preset
+    assert model.meta["stage2"] == ["inception_v3", "tiny"]
+    assert type(model.nets["stage2"]).__name__ == "InceptionV3"
+    got = np.concatenate(list(model.predict_scores(images)))
+    (p,) = predict_scores(model.nets["stage1"], images, image_size=80, device="cpu",
+                          batch_size=len(images))
+    (c,) = predict_scores(model.nets["stage2"], images, image_size=80, device="cpu",
+                          batch_size=len(images))
+    np.testing.assert_allclose(got, merge_scores(p[:, 0], c, "multiply"))
+    assert not np.allclose(got, merge_scores(p[:, 0], c, "replace"))
+    with pytest.raises(ValueError, match="Did you mean 'inception_v3'"):
+        TASK_MODELS.get("classification/two-stage")(stage1="inception")
+
+
+@pytest.mark.parametrize("option, expected", [
+    ("{merge: multiplyy}", ("task.model_options.two-stage.merge: 'multiplyy' is not one of "
+                            "replace, multiply. Did you mean 'multiply'")),
+    ("{stage2: 'resnet101:smal'}", ("task.model_options.two-stage.stage2: 'resnet101:smal' "
+                                    "is not one of")),
+    ("{merg: multiply}", ("task.model_options.two-stage: unknown key(s) merg; Did you mean "
+                          "'merge'?")),
+])
+def test_bad_two_stage_setting_is_one_line_exit_2(bench_cli, tmp_path, option, expected):
+    code, _, err = bench_cli("run", "--task", "classification", "--profile", "smoke",
+                             "--model", "two-stage", "--out", str(tmp_path / "runs"),
+                             "--set", f"task.model_options.two-stage={option}")
+    assert code == 2 and expected in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not list((tmp_path / "runs").rglob("rows/*.csv"))
+
+
+@pytest.mark.slow
+def test_two_stage_settings_from_config_key_the_cached_model(bench_json, tmp_path, monkeypatch):
+    """Config -> model: the cached model carries the configured rule and stages; another
+    rule is another cached model (trained again, never the stale one)."""
+    import json
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SEWER_BENCH_CACHE", str(cache))
+    opts = ("--model", "two-stage", "--set",
+            "task.model_options.two-stage={merge: multiply, stage2: 'resnet101:small'}")
+    dry = _cls_run(bench_json, tmp_path / "runs", *opts, "--dry-run")
+    assert dry["groups"][0]["settings"] == {"merge": "multiply", "stage1": "resnet101",
+                                            "stage2": "resnet101:small"}
+    first = _cls_run(bench_json, tmp_path / "runs", *opts)
+    assert first["summary"]["cache"]["task_trained"] == 1
+    metas = [m for m in (json.loads(p.read_text()) for p in cache.rglob("model.json"))
+             if m.get("model") == "two-stage"]
+    assert [(m["merge"], m["stage1"], m["stage2"]) for m in metas] == [
+        ("multiply", ["resnet101", "tiny"], ["resnet101", "small"])]
+    default = _cls_run(bench_json, tmp_path / "runs", "--model", "two-stage")
+    assert default["summary"]["cache"]["task_trained"] == 1  # not the multiply model
+    merges = sorted(m["merge"] for m in (json.loads(p.read_text())
+                                         for p in cache.rglob("model.json"))
+                    if m.get("model") == "two-stage")
+    assert merges == ["multiply", "replace"]
+
+
+def test_inception_stage_below_75_px_is_a_config_error():
+    from bench.errors import ConfigError
+    from tasks.base import FitConfig
+    from tasks.classification.models import InceptionV3Model
+    from tasks.classification.two_stage import TwoStageModel
+
+    images, targets, classes = _toy_data(n=4)
+    cfg = FitConfig(epochs=1, batch_size=2, lr=1e-3, image_size=64, size="tiny", seed=0)
+    for model in (TwoStageModel(stage2="inception_v3"), InceptionV3Model()):
+        with pytest.raises(ConfigError, match="inception_v3 needs >= 75 px input, got 64"):
+            model.fit(images, targets, classes, cfg)

@@ -208,7 +208,7 @@ def test_cls_labels_agree_with_label_buffer():
     for i, s in enumerate(samples):
         assert s.hr.shape == (224, 224, 3) and s.target.labels.shape == (17,)
         rng = ds.rng("train", i)
-        shot = sample_shot(rng, 224, 224, ds._codes(rng))
+        shot = ds.shot(rng, ds._codes(rng))  # the cls view's placement
         f = render_sequence(shot, 1)[0]
         assert np.array_equal(f["rgb"], s.hr)
         counts = np.array([(f["label"] == LABEL_CODES.index(c) + 1).sum() for c in ds.classes])

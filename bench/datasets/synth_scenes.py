@@ -60,12 +60,13 @@ def full_view_distance(cam: Camera, radius: float) -> float:
 
 
 def _place(code: str, rng: np.random.Generator, scene: PipeScene, z_lo: float, z_hi: float,
-           seed: int) -> Defect:
+           seed: int, size_scale: float = 1.0) -> Defect:
     R = scene.radius
     th_wl = float(np.arccos(np.clip((R - scene.water_depth) / R, -1, 1)))  # waterline angle
     side = float(rng.choice([-1.0, 1.0]))
     lo, hi = SIZES[code]
     size = float(rng.uniform(lo, hi)) * (1.0 if code in ("JO", "FS") else np.sqrt(R / 0.5))
+    size *= size_scale
     z = float(rng.uniform(z_lo, z_hi))
     if code in AT_JOINT:
         joints = joint_positions(scene, z_lo, z_hi)
@@ -88,8 +89,25 @@ def _place(code: str, rng: np.random.Generator, scene: PipeScene, z_lo: float, z
     return Defect(code, float(theta), z, size, seed)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where defects go and how big they are; the defaults are the SR and pipe views' (their
+    bytes depend on them). `near` = full_view_distance of the first camera.
+
+    - z_range None: ahead of the first camera from 0.5 * near to a few metres past the last
+      frame (z_reach); (lo, hi): from lo * near to hi * near ahead of the first camera.
+    - size_scale multiplies every code's size (AF's bank and FO's cap stay relative to R).
+    - step: range (m) of the camera advance between frames.
+    """
+
+    z_range: tuple[float, float] | None = None
+    size_scale: float = 1.0
+    step: tuple[float, float] = (0.4, 1.2)
+
+
 def sample_shot(rng: np.random.Generator, width: int, height: int, codes: list[str],
-                n_frames: int = 2, z_reach: float = 1.8) -> Shot:
+                n_frames: int = 2, z_reach: float = 1.8,
+                placement: Placement = Placement()) -> Shot:
     """A random pipe with `codes` defects (repeats allowed) placed in view of the frames."""
     material = list(MATERIALS)[int(rng.integers(len(MATERIALS)))]
     base, stain_col, texture = MATERIALS[material]
@@ -107,9 +125,12 @@ def sample_shot(rng: np.random.Generator, width: int, height: int, codes: list[s
         ambient=float(rng.uniform(0.1, 0.25)), beam=float(rng.uniform(1.5, 5.0)),
         fog=float(rng.uniform(0.01, 0.06)), haze=float(rng.uniform(0.002, 0.006)))
     cam = sample_camera(rng, width, height, radius, water, z=float(rng.uniform(0, 20)))
-    step = float(rng.uniform(0.4, 1.2))
+    step = float(rng.uniform(*placement.step))
     near = full_view_distance(cam, radius)
-    z_lo = cam.z + 0.5 * near
-    z_hi = cam.z + (n_frames - 1) * step + near + z_reach
-    defects = tuple(_place(c, rng, scene, z_lo, z_hi, int(rng.integers(1 << 31))) for c in codes)
+    if placement.z_range is None:
+        z_lo, z_hi = cam.z + 0.5 * near, cam.z + (n_frames - 1) * step + near + z_reach
+    else:
+        z_lo, z_hi = (cam.z + f * near for f in placement.z_range)
+    defects = tuple(_place(c, rng, scene, z_lo, z_hi, int(rng.integers(1 << 31)),
+                           placement.size_scale) for c in codes)
     return Shot(replace(scene, defects=defects), cam, step)

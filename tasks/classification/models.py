@@ -14,15 +14,7 @@ resnet101 (input 224x224)
 - full:  timm `resnet101` (Bottleneck [3, 4, 23, 3]): the paper's ResNet-101.
 - small: timm `ResNet(BasicBlock, [2, 2, 2, 2])` (ResNet-18 layout) at half width (32..256).
 - tiny:  timm `ResNet(BasicBlock, [1, 1, 1, 1])` (ResNet-10 layout) at quarter width (16..128).
-two-stage (Xie et al. 2019's IDCNN & NDCNN analogue, as benchmarked by Sewer-ML)
-- stage 1: binary defect-vs-normal network (1 logit), trained on every training image;
-- stage 2: multi-label network over the classes, trained on the defective images only;
-- merge (`merge=`): "replace" (Sewer-ML's rule, default): where P(defect) < 0.5 every class
-  score becomes P(defect) (so nothing is predicted, the image is normal), else the stage-2
-  scores; "multiply": class score = P(defect) x stage-2 score.
-- stage networks per preset: full = resnet101-full for both; small / tiny = resnet101's
-  small / tiny preset for both. Any other pair: TwoStageModel(stage1=("resnet101", "small"),
-  stage2=("inception_v3", "full")).
+two-stage: tasks/classification/two_stage.py (stage networks built by BUILDERS here).
 """
 from __future__ import annotations
 
@@ -36,19 +28,13 @@ import torch
 from torch import nn
 
 from bench.datasets.base import Target
-from bench.registry import did_you_mean
 from tasks.base import (FitConfig, MetricRow, ProgressFn, TaskModel, check_preset,
                         read_model_dir, save_model_dir)
 from tasks.classification.metrics import THRESHOLD, Counts, metric_rows
-from tasks.classification.train import (
-    LabelledImages,
-    fit_loop,
-    predict_scores,
-    steps_of,
-)
+from tasks.classification.train import LabelledImages, fit_loop, predict_scores
 
-MERGES = ("replace", "multiply")
 FORMAT_VERSION = 1
+MIN_INCEPTION_SIZE = 75
 
 
 
@@ -148,6 +134,7 @@ class ClassificationModel(TaskModel):
         if len(images) != len(targets):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
         labels = self._labels(targets, len(classes))
+        self._check_input_size(cfg.image_size)
         torch.manual_seed(cfg.seed)  # initial weights depend on the seed only
         self.nets = self._networks(cfg.size, len(classes))
         if self.init_weights is not None:
@@ -162,6 +149,17 @@ class ClassificationModel(TaskModel):
 
     def _extra_meta(self, size: str) -> dict[str, Any]:
         return {}
+
+    def _builders(self) -> list[str]:
+        return [self.name]
+
+    def _check_input_size(self, image_size: int) -> None:
+        # InceptionV3's stem and reductions need >= 75 px (timm fails deep inside otherwise).
+        if "inception_v3" in self._builders() and image_size < MIN_INCEPTION_SIZE:
+            from bench.errors import ConfigError
+
+            raise ConfigError(f"task.model_options.{self.name}.image_size: inception_v3 needs "
+                              f">= {MIN_INCEPTION_SIZE} px input, got {image_size}")
 
     def _fit(self, images, labels, cfg, progress) -> list[float]:  # type: ignore[no-untyped-def]
         data = LabelledImages(images, labels, cfg.image_size)
@@ -227,76 +225,3 @@ class ResNet101Model(ClassificationModel):
         "small": "ResNet-18 layout at half width (timm ResNet, 32..256 ch), from scratch",
         "tiny": "ResNet-10 layout at quarter width (timm ResNet, 16..128 ch), from scratch",
     }
-
-
-def merge_scores(p_defect: np.ndarray, class_scores: np.ndarray, rule: str = "replace") -> np.ndarray:
-    """Two-stage merge. p_defect (N,), class_scores (N, K) -> (N, K) final scores."""
-    p = np.asarray(p_defect, np.float64)[:, None]
-    s = np.asarray(class_scores, np.float64)
-    if rule == "replace":
-        return np.where(p < THRESHOLD, np.broadcast_to(p, s.shape), s)
-    if rule == "multiply":
-        return p * s
-    raise ValueError(f"unknown merge rule {rule!r}.{did_you_mean(rule, MERGES, n=1)} "
-                     f"Known: {', '.join(MERGES)}")
-
-
-class TwoStageModel(ClassificationModel):
-    name = "two-stage"
-    _descriptions: ClassVar[dict[str, str]] = {
-        "full": "two-stage: ResNet-101 defect/normal -> ResNet-101 multi-label on defects, "
-                "merge 'replace' (timm, from scratch)",
-        "small": "two-stage: ResNet-18-layout half-width defect/normal -> same multi-label on "
-                 "defects, merge 'replace' (timm, from scratch)",
-        "tiny": "two-stage: ResNet-10-layout quarter-width defect/normal -> same multi-label "
-                "on defects, merge 'replace' (timm, from scratch)",
-    }
-
-    def __init__(self, merge: str = "replace", stage1: tuple[str, str] | None = None,
-                 stage2: tuple[str, str] | None = None, **kw: Any):
-        super().__init__(**kw)
-        merge_scores(np.zeros(1), np.zeros((1, 1)), merge)  # validate the rule now
-        self.merge, self.stage1, self.stage2 = merge, stage1, stage2
-
-    def _stages(self, size: str) -> tuple[tuple[str, str], tuple[str, str]]:
-        return (self.stage1 or ("resnet101", size)), (self.stage2 or ("resnet101", size))
-
-    def _networks(self, size: str, num_classes: int) -> dict[str, nn.Module]:
-        (a, sa), (b, sb) = self._stages(size)
-        return {"stage1": BUILDERS[a](sa, 1), "stage2": BUILDERS[b](sb, num_classes)}
-
-    def _extra_meta(self, size: str) -> dict[str, Any]:
-        s1, s2 = self._stages(size)
-        return {"merge": self.merge, "stage1": list(s1), "stage2": list(s2)}
-
-    def _restore_meta(self, meta: dict[str, Any]) -> None:
-        self.merge = meta["merge"]
-        self.stage1, self.stage2 = tuple(meta["stage1"]), tuple(meta["stage2"])
-
-    def _fit(self, images, labels, cfg, progress) -> list[float]:  # type: ignore[no-untyped-def]
-        defect = labels.any(1, keepdims=True).astype(np.uint8)
-        defective = np.flatnonzero(defect[:, 0])
-        if len(defective) < 2:
-            raise ValueError("two-stage training needs at least 2 defective training images")
-        total = (steps_of(len(labels), cfg.batch_size, cfg.epochs)
-                 + steps_of(len(defective), cfg.batch_size, cfg.epochs))
-        kw: dict[str, Any] = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
-                              "device": cfg.device, "progress": progress, "total_steps": total}
-        h1 = fit_loop(self.nets["stage1"], LabelledImages(images, defect, cfg.image_size),
-                      seed=cfg.seed, **kw)
-        h2 = fit_loop(self.nets["stage2"], LabelledImages(images, labels, cfg.image_size,
-                                                          indices=defective),
-                      seed=cfg.seed + 1, step_offset=len(h1), **kw)
-        return h1 + h2
-
-    def predict_scores(self, images: Sequence[np.ndarray]):  # type: ignore[no-untyped-def]
-        if not self.nets:
-            raise RuntimeError(f"{self.name}: call fit() or load() before predicting")
-        bs, size = self.eval_batch_size, self.meta["image_size"]
-        for s in range(0, len(images), bs):
-            run = [images[i] for i in range(s, min(s + bs, len(images)))]  # read once
-            (p,) = predict_scores(self.nets["stage1"], run, image_size=size, device=self.device,
-                                  batch_size=len(run))
-            (c,) = predict_scores(self.nets["stage2"], run, image_size=size, device=self.device,
-                                  batch_size=len(run))
-            yield merge_scores(p[:, 0], c, self.merge)

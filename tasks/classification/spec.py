@@ -9,6 +9,12 @@ from bench.metrics import MetricInfo
 from tasks.spec import TaskSpec
 
 _AT = "score >= 0.5"
+# Two-stage settings (`task.model_options.two-stage: {merge, stage1, stage2}`): the merge rule
+# and each stage's network, "NAME" (at the run's task.size) or "NAME:PRESET".
+MERGES = ("replace", "multiply")
+STAGE_NETS = ("resnet101", "inception_v3")
+STAGE_CHOICES = STAGE_NETS + tuple(f"{n}:{p}" for n in STAGE_NETS
+                                   for p in ("tiny", "small", "full"))
 SPEC = TaskSpec(
     name="classification",
     description="multi-label defect classes (17 Sewer-ML codes): InceptionV3, ResNet-101, "
@@ -33,4 +39,6 @@ SPEC = TaskSpec(
     # F2-CIW and F1-Normal are stored under their own metrics; the F1 table carries them.
     summary_rows=("Mean", ("F2-CIW", "f2_ciw"), ("F1-Normal", "f1_normal")),
     model_options={"inception_v3": {"image_size": 299}},
+    model_settings={"two-stage": {"merge": MERGES, "stage1": STAGE_CHOICES,
+                                  "stage2": STAGE_CHOICES}},
 )
