@@ -37,6 +37,7 @@ class ResolvedBackend:
     weights_file: Path | None = None                          # the user's file
     weights_key: str | None = None                            # harness-trained weights
     train_policy: str = "auto"
+    teacher: "ResolvedBackend | None" = None                   # a distilled backend's teacher
 
     @property
     def needs_reference(self) -> bool:
@@ -55,15 +56,25 @@ class ResolvedBackend:
             return True
         return self.weights_stem(cache).with_suffix(".safetensors").exists()
 
+    def weights_path(self, cache: Cache) -> Path | None:
+        """The weights file this backend uses (None: a fixed backend)."""
+        if self.trained_by_harness:
+            return self.weights_stem(cache).with_suffix(".safetensors")
+        return self.weights_file
+
+    def train_command(self) -> str:
+        if self.spec.distill is not None:
+            return f"bench distill --student {self.spec.distill.student} --teacher " \
+                   f"{self.teacher.name if self.teacher else self.spec.distill.teacher}"
+        return f"bench train-sr --backend {self.name}"
+
     def create(self, cache: Cache, device: str, cfg: BenchConfig):
         """The ready SRBackend; a harness-trained backend must have its weights by now."""
-        weights = self.weights_file
-        if self.trained_by_harness:
-            weights = self.weights_stem(cache).with_suffix(".safetensors")
-            if not weights.exists():
-                raise BenchError(f"backend {self.name!r} has no trained weights: run `bench "
-                                 f"train-sr --backend {self.name}` or pass --set "
-                                 f"sr.weights.{self.name}=FILE")
+        weights = self.weights_path(cache)
+        if self.trained_by_harness and not weights.exists():
+            raise BenchError(f"backend {self.name!r} has no trained weights: run "
+                             f"`{self.train_command()}` or pass --set "
+                             f"sr.weights.{self.name}=FILE")
         return self.spec.create(self.name, weights=weights, device=device, hparams=self.hparams,
                                 tile=cfg.sr.tile, scale=cfg.degradation.scale)
 
@@ -81,6 +92,28 @@ def _check_hparams(cfg: BenchConfig, registry) -> None:
             if key not in known:
                 raise ConfigError(f"sr.hparams.{name}.{key}: not a hyper-parameter of {name!r}."
                                   f"{did_you_mean(key, known)} Known: {', '.join(sorted(known))}")
+
+
+def _teacher_names(names: Sequence[str], cfg: BenchConfig, registry) -> dict[str, str]:
+    """Distilled backend -> its teacher (`sr.distill.teacher`, else the spec's default)."""
+    out = {}
+    for name in names:
+        distill = registry.get(name).distill
+        if distill is None:
+            continue
+        teacher = cfg.sr.distill.teacher or distill.teacher
+        if teacher not in registry:
+            raise ConfigError(f"sr.distill.teacher: unknown backend {teacher!r}."
+                              f"{did_you_mean(teacher, registry.names())}")
+        t_spec = registry.get(teacher)
+        if t_spec.kind != "learned" or t_spec.distill is not None:
+            raise ConfigError(f"sr.distill.teacher={teacher}: a teacher must be a learned "
+                              "backend trained directly (e.g. dsrnet-plus, dsrnet)")
+        if t_spec.needs_reference != registry.get(name).needs_reference:
+            raise ConfigError(f"sr.distill.teacher={teacher}: {name!r} and its teacher must "
+                              "both be reference-based or both not")
+        out[name] = teacher
+    return out
 
 
 def _check_weights(cfg: BenchConfig, names: Sequence[str], registry) -> None:
@@ -107,21 +140,44 @@ def resolve_backends(names: Sequence[str], cfg: BenchConfig) -> list[ResolvedBac
     if len(set(names)) != len(names):
         raise ConfigError(f"backends listed twice: {', '.join(names)}")
     _check_hparams(cfg, BACKENDS)
-    _check_weights(cfg, names, BACKENDS)
-    out = []
-    for name in names:
-        spec = BACKENDS.get(name)
-        hparams = {**(spec.tiny if cfg.sr.tiny else {}), **cfg.sr.hparams.get(name, {})}
-        policy = cfg.sr.ref_policy if spec.needs_reference else "auto"
-        weights = cfg.sr.weights.get(name)
-        if spec.kind == "file" and weights is None:
-            raise ConfigError(f"backend {name!r} needs a local checkpoint: --set "
-                              f"sr.weights.{name}=/path/to/model.pth")
-        key = weights_key(name, hparams, policy, cfg) if spec.kind == "learned" and weights is None \
-            else None
-        out.append(ResolvedBackend(name, spec, hparams if spec.kind == "learned" else {},
-                                   Path(weights) if weights is not None else None, key, policy))
-    return out
+    teachers = _teacher_names(names, cfg, BACKENDS)
+    used = list(names) + [t for t in dict.fromkeys(teachers.values()) if t not in names]
+    _check_weights(cfg, used, BACKENDS)
+    resolved = {name: _resolve_one(name, cfg, BACKENDS, None) for name in used
+                if name not in teachers}
+    for name, teacher in teachers.items():
+        resolved[name] = _resolve_one(name, cfg, BACKENDS, resolved[teacher])
+    return [resolved[name] for name in names]
+
+
+def _resolve_one(name: str, cfg: BenchConfig, registry,
+                 teacher: ResolvedBackend | None) -> ResolvedBackend:
+    spec = registry.get(name)
+    hparams = {**(spec.tiny if cfg.sr.tiny else {}), **cfg.sr.hparams.get(name, {})}
+    policy = cfg.sr.ref_policy if spec.needs_reference else "auto"
+    # a parametrised name ("onnx:FILE") carries its file
+    weights = cfg.sr.weights.get(name) or registry.argument(name)
+    if spec.kind == "file" and weights is None:
+        raise ConfigError(f"backend {name!r} needs a local checkpoint: --set "
+                          f"sr.weights.{name}=/path/to/model.pth")
+    key = None
+    if spec.kind == "learned" and weights is None:
+        key = weights_key(name, hparams, policy, cfg)
+        if teacher is not None:  # what the teacher is, and how it is distilled
+            key = key_of(key, teacher_identity(teacher),
+                         cfg.sr.distill.model_dump_json(exclude={"teacher"}))
+    return ResolvedBackend(name, spec, hparams if spec.kind == "learned" else {},
+                           Path(weights) if weights is not None else None, key, policy,
+                           teacher if weights is None else None)
+
+
+def teacher_identity(teacher: ResolvedBackend) -> str:
+    """The teacher's weights: their cache key, or the content of the user's file."""
+    if teacher.weights_key is not None:
+        return f"{teacher.name}:{teacher.weights_key}"
+    from sr_backends.weights import sha256_file, tensor_file
+
+    return f"{teacher.name}:{sha256_file(tensor_file(teacher.weights_file))}"
 
 
 def sr_training_data(cfg: BenchConfig):
@@ -136,7 +192,7 @@ def sr_training_data(cfg: BenchConfig):
 
 def weights_key(name: str, hparams: dict[str, Any], policy: str, cfg: BenchConfig) -> str:
     """What determines trained weights: variant, overrides, training settings, data, policy."""
-    parts = [name, sorted(hparams.items()), cfg.sr.train.model_dump_json(),
+    parts = [name, sorted(hparams.items()), cfg.sr.train.identity_json(),
              sr_training_data(cfg).fingerprint(), cfg.degradation.fingerprint()]
     if policy != "auto":
         parts.append(f"ref_policy={policy}")

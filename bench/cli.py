@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exc
 
 from bench.commands import data as data_cmds
+from bench.commands import export as export_cmds
 from bench.commands import perf as perf_cmds
 from bench.commands import reports as report_cmds
 from bench.commands import run as run_cmds
@@ -46,6 +47,7 @@ data_cmds.register(app, ls_app)
 sr_cmds.register(app)
 perf_cmds.register(perf_app, app)  # also `bench cost`
 run_cmds.register(app)
+export_cmds.register(app)
 report_cmds.register(app, plot_app)
 
 

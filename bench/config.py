@@ -19,7 +19,7 @@ from bench.degrade_config import DegradationConfig
 from bench.errors import ConfigError
 from bench.paths import config_dir
 from bench.registry import did_you_mean
-from bench.training.config import SRTrainSettings
+from bench.training.config import DistillSettings, SRTrainSettings
 
 CONFIG_DIR = config_dir()
 PROFILES = ("smoke", "quick", "paper")
@@ -54,6 +54,7 @@ class SRConfig(_Strict):
     ref_policy: Literal["auto", "adjacent", "self"] = "auto"
     train: SRTrainSettings = Field(default_factory=SRTrainSettings)
     eval: SREvalConfig = Field(default_factory=SREvalConfig)
+    distill: DistillSettings = Field(default_factory=DistillSettings)
     hparams: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                               description="backend name -> hparam overrides")
     tile: int | None = Field(None, ge=1, description="LR tile size for SR inference (None = whole)")

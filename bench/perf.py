@@ -60,6 +60,37 @@ def learned_spec(name: str) -> Any:
     return spec
 
 
+def timeable_spec(name: str) -> Any:
+    """A learned backend's spec, or a parametrised file backend's ("prefix:FILE", e.g. an
+    exported ONNX model), which is timed through its `upscale` (weights fixed by the file)."""
+    from sr_backends import BACKENDS
+
+    spec = BACKENDS.get(name)
+    if getattr(spec, "kind", "") == "file" and BACKENDS.argument(name):
+        return spec
+    return learned_spec(name)
+
+
+def _file_backend(name: str, threads: int) -> Any:
+    """The ready file backend, its runtime on `threads` threads."""
+    from sr_backends import BACKENDS
+
+    torch.set_num_threads(threads)  # the backend's runtime takes the torch thread count
+    backend = BACKENDS.get(name).create(name, weights=BACKENDS.argument(name))
+    return backend
+
+
+def _upscale_args(backend: Any, lr_size: Sequence[int]) -> tuple[Any, ...]:
+    g = torch.Generator().manual_seed(0)
+    h, w = lr_size
+    s = backend.scale
+    lr = torch.rand(1, 3, h, w, generator=g)
+    ref = torch.rand(1, 3, s * h, s * w, generator=g) if backend.needs_reference else None
+    depth = (1 + 9 * torch.rand(1, 1, h, w, generator=g),
+             1 + 9 * torch.rand(1, 1, h, w, generator=g)) if backend.needs_depth else None
+    return lr, ref, depth
+
+
 def _build(spec: Any, hp: Mapping[str, Any],
            device: str | torch.device = "cpu") -> torch.nn.Module:
     torch.manual_seed(0)
@@ -146,6 +177,21 @@ def _peak_rss_child(name: str, hparams_json: str, lr_size: Sequence[int], thread
     print(json.dumps({"before": before, "peak": after, "allocator": allocator}))
 
 
+def _file_peak_rss_child(name: str, lr_size: Sequence[int], threads: int) -> None:
+    """As _peak_rss_child, for a file backend: one `upscale` (runtime session included)."""
+    import resource
+
+    from bench.allocator import keep_freed_memory
+
+    allocator = keep_freed_memory()
+    backend = _file_backend(name, threads)
+    args = _upscale_args(backend, lr_size)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    backend.upscale(*args)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"before": before, "peak": after, "allocator": allocator}))
+
+
 def peak_memory(name: str, lr_size: Sequence[int], hparams: Mapping[str, Any] | None = None,
                 threads: int = 2, device: str = "cpu") -> dict[str, Any]:
     """Peak memory of one forward of learned backend `name` at LR `lr_size` (h, w), in GB;
@@ -154,7 +200,15 @@ def peak_memory(name: str, lr_size: Sequence[int], hparams: Mapping[str, Any] | 
     CPU: peak RSS of a subprocess (model + inputs + forward; `forward_delta_gb` is the part
     the forward added). CUDA: torch.cuda.max_memory_allocated over the forward.
     """
-    spec = learned_spec(name)
+    spec = timeable_spec(name)
+    if spec.kind == "file":  # CPU only: an ORT session's memory is not torch's to count
+        r = _run_child("from bench.perf import _file_peak_rss_child as f; "
+                       f"f({name!r}, {list(lr_size)!r}, {threads})")
+        if "error" in r:
+            return {"peak_gb": None, **r, "method": "subprocess peak RSS", "device": "cpu"}
+        return {"peak_gb": r["peak"] / 1e9, "forward_delta_gb": (r["peak"] - r["before"]) / 1e9,
+                "method": f"subprocess peak RSS (ru_maxrss), allocator: {r['allocator']}",
+                "device": "cpu"}
     if device.startswith("cuda"):
         model = _build(spec, _hparams(spec, hparams), device)
         inputs = _inputs(spec, model, lr_size, device)
@@ -211,6 +265,25 @@ def _timing_child(name: str, rows_json: str, lr_size: Sequence[int], repeats: in
     print(json.dumps({"allocator": allocator, **rows}))
 
 
+def _file_timing_child(name: str, lr_size: Sequence[int], repeats: int, threads: int,
+                       tuned_malloc: bool) -> None:
+    """Run in a fresh interpreter: a file backend's `upscale` (for an exported model: Ref↓ in
+    torch + the runtime's session.run + clamp), with the dense-conv ceiling around it."""
+    from bench.allocator import keep_freed_memory
+
+    allocator = keep_freed_memory() if tuned_malloc else "glibc default"
+    backend = _file_backend(name, threads)
+    args = _upscale_args(backend, lr_size)
+    before = ceiling_gmacs_per_s(lr_size, threads)
+    lat = measure_latency(lambda: backend.upscale(*args), repeats=repeats, warmup=1)
+    after = ceiling_gmacs_per_s(lr_size, threads)
+    print(json.dumps({"allocator": allocator, "forward": {
+        "latency_s": lat["median_ms"] / 1e3, "latency_p90_s": lat["p90_ms"] / 1e3,
+        "dense_conv_gmacs_per_s": {"before": before, "after": after,
+                                   "used": max(before["ceiling"], after["ceiling"])},
+        "timed": "upscale(): inputs prepared in torch, the runtime's run, clamp"}}))
+
+
 def _run_child(code: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
@@ -225,7 +298,8 @@ def backend_perf(name: str, lr_size: Sequence[int] = (80, 112), repeats: int = 5
                  threads: int = 2, memory: bool = True, tuned_malloc: bool = True,
                  rows: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Forward latency, MACs, achieved GMAC/s vs the dense-conv ceiling, peak memory of the
-    learned backend `name` at LR `lr_size` (h, w).
+    learned backend `name` at LR `lr_size` (h, w); a parametrised file backend ("onnx:FILE")
+    is timed through its `upscale` (no MAC count: its graph is not a torch module).
 
     `rows` maps a row name to hyper-parameter overrides of the spec (default: one row
     "forward" with the spec's own); the first row is the "target_row", and the one whose peak
@@ -233,8 +307,11 @@ def backend_perf(name: str, lr_size: Sequence[int] = (80, 112), repeats: int = 5
     setting every `bench` process uses (bench/allocator.py: glibc keeps freed memory; False =
     stock glibc).
     """
-    spec = learned_spec(name)
+    spec = timeable_spec(name)
     rows = {str(k): dict(v) for k, v in (rows or DEFAULT_ROWS).items()}
+    if spec.kind == "file" and rows != DEFAULT_ROWS:
+        raise BenchError(f"backend {name!r}: its file fixes the model; hyper-parameter rows "
+                         "apply to learned backends only")
     if not rows:
         raise BenchError("backend_perf: `rows` is empty")
     if clash := sorted(_REPORT_KEYS & rows.keys()):
@@ -244,6 +321,9 @@ def backend_perf(name: str, lr_size: Sequence[int] = (80, 112), repeats: int = 5
     code = ("from bench.perf import _timing_child as f; "
             f"f({name!r}, {json.dumps(rows)!r}, {list(lr_size)!r}, {repeats}, {threads}, "
             f"{tuned_malloc!r})")
+    if spec.kind == "file":
+        code = ("from bench.perf import _file_timing_child as f; "
+                f"f({name!r}, {list(lr_size)!r}, {repeats}, {threads}, {tuned_malloc!r})")
     target = next(iter(rows))
     report: dict[str, Any] = {
         "backend": name, "lr_size": list(lr_size),

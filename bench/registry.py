@@ -2,6 +2,11 @@
 
 Nothing is imported until a name is resolved, so `bench --help` and `bench ls` stay fast and
 listing never pulls in torch.
+
+Parametrised entries: a name registered as "prefix:PLACEHOLDER" (e.g. "onnx:FILE") stands for
+every "prefix:ARG" with a non-empty ARG; its target is a function of ARG returning the entry
+(`get("onnx:/m.onnx")` = target("/m.onnx")). `names()` lists plain names only; `patterns()`
+the parametrised ones.
 """
 from __future__ import annotations
 
@@ -32,9 +37,10 @@ def load_target(target: str) -> Any:
 class UnknownNameError(KeyError):
     """Raised for a name a registry does not hold; the message carries a did-you-mean."""
 
-    def __init__(self, kind: str, name: str, known: list[str]):
+    def __init__(self, kind: str, name: str, known: list[str],
+                 hints: list[str] | None = None):
         self.kind, self.name, self.known = kind, name, known
-        super().__init__(f"unknown {kind} {name!r}.{did_you_mean(name, known)} "
+        super().__init__(f"unknown {kind} {name!r}.{did_you_mean(name, hints or known)} "
                          f"Known: {', '.join(known)}")
 
     def __str__(self) -> str:  # KeyError quotes its message otherwise
@@ -57,26 +63,46 @@ class Registry(Generic[T]):
         self._descriptions[name] = description
 
     def names(self) -> list[str]:
-        return sorted(self._targets)
+        return sorted(n for n in self._targets if ":" not in n)
+
+    def patterns(self) -> list[str]:
+        """Parametrised entries, e.g. "onnx:FILE"."""
+        return sorted(n for n in self._targets if ":" in n)
+
+    def _pattern(self, name: object) -> str | None:
+        prefix, sep, arg = str(name).partition(":")
+        if not (sep and arg):
+            return None
+        return next((p for p in self.patterns() if p.partition(":")[0] == prefix), None)
+
+    def argument(self, name: str) -> str | None:
+        """ARG of a parametrised name "prefix:ARG"; None for a plain name."""
+        return str(name).partition(":")[2] if self._pattern(name) else None
+
+    def _key(self, name: str) -> str:
+        return self.check(name) if ":" not in str(name) else self._pattern(name)  # type: ignore
 
     def description(self, name: str) -> str:
-        self.check(name)
-        return self._descriptions.get(name, "")
+        return self._descriptions.get(self._key(name), "")
 
     def target(self, name: str) -> str:
-        self.check(name)
-        return self._targets[name]
+        return self._targets[self._key(name)]
 
     def check(self, name: str) -> str:
-        if name not in self._targets:
-            raise UnknownNameError(self.kind, name, self.names())
-        return name
+        if name in self or (":" in str(name) and self._pattern(name)):
+            return name
+        # "prefix:ARG" with an unknown prefix: suggest the patterns with this ARG filled in
+        arg = str(name).partition(":")[2]
+        hints = self.names() + [p.partition(":")[0] + ":" + (arg or p.partition(":")[2])
+                                for p in self.patterns()]
+        raise UnknownNameError(self.kind, name, self.names() + self.patterns(), hints)
 
     def get(self, name: str) -> Any:
-        return load_target(self.target(name))
+        target = load_target(self.target(name))
+        return target(self.argument(name)) if self._pattern(name) else target
 
     def __contains__(self, name: object) -> bool:
-        return name in self._targets
+        return (name in self._targets and ":" not in str(name)) or self._pattern(name) is not None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -22,23 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
+
+from bench_cli import bench  # benchmarks/bench_cli.py (run as scripts: their folder is on sys.path)
 
 ROWS = [  # (training ref policy, depth source)
     ("adjacent", "predicted"), ("adjacent", "gt"), ("adjacent", "none"),
     ("self", "predicted"), ("self", "none"),
 ]
 CROSS = [("adjacent", "predicted"), ("adjacent", "none")]  # trained adjacent, tested self
-
-
-def bench(*args: str) -> dict:
-    cmd = [sys.executable, "-m", "bench.cli", *args, "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout)
 
 
 def main() -> None:

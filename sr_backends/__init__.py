@@ -18,7 +18,9 @@ BACKENDS: Registry = Registry(
         "dsrnet": "sr_backends.dsrnet:DSRNET_SPEC",
         "dsrnet-plus": "sr_backends.dsrnet:DSRNET_PLUS_SPEC",
         "dsrnet-s": "sr_backends.dsrnet:DSRNET_S_SPEC",
+        "dsrnet-d": "sr_backends.dsrnet:DSRNET_D_SPEC",
         "external": "sr_backends.external:SPEC",
+        "onnx:FILE": "sr_backends.onnx_runtime:spec_for",
     },
     {
         "bicubic": "bicubic x4 interpolation (torch, a=-0.75), no learning",
@@ -31,6 +33,8 @@ BACKENDS: Registry = Registry(
         "dsrnet": "DSRNet teacher: depth-guided reference-based SR, all losses",
         "dsrnet-plus": "DSRNet+ teacher trained with L_rec + L_dep only (best PSNR)",
         "dsrnet-s": "DSRNet-S student (2 residual blocks per encoder level)",
+        "dsrnet-d": "DSRNet-D: DSRNet-S distilled from a teacher (`bench distill`)",
         "external": "any local checkpoint spandrel recognises (--set sr.weights.external=FILE)",
+        "onnx:FILE": "a file from `bench export`, run by ONNX Runtime (e.g. onnx:model.onnx)",
     },
 )

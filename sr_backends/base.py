@@ -46,6 +46,21 @@ class SRBackend(ABC):
 
 
 @dataclass(frozen=True)
+class DistillSpec:
+    """A learned backend whose weights come from distilling a teacher into a student
+    architecture (`bench distill`, or `bench run` when the weights are missing).
+
+    student: the backend whose architecture (hparams) is trained; teacher: the default
+    teacher backend (`sr.distill.teacher` overrides it); objective: "module:attr" of
+    `(student_model, teacher_model, settings) -> nn.Module` whose `training_losses(batch)`
+    the SR trainer optimises and whose `inference_model()` is published as the weights."""
+
+    student: str
+    teacher: str
+    objective: str
+
+
+@dataclass(frozen=True)
 class BackendSpec:
     """One registry entry: how to make a backend and what it needs.
 
@@ -72,6 +87,8 @@ class BackendSpec:
     # Optional "module:attr" of a function (name, spec, lr_size, ref_size) -> dict
     # adding model-specific cost accounting to `bench cost` (e.g. DSRNet's U-Net split).
     cost_breakdown: str = ""
+    # Set for a distilled backend (e.g. DSRNet-D); None: trained directly (or not at all).
+    distill: DistillSpec | None = None
 
     @property
     def trainable(self) -> bool:

@@ -35,7 +35,7 @@ def _listing(kind: str) -> list[dict[str, object]]:
         from sr_backends import BACKENDS as reg
     else:
         from bench.datasets import DATASETS as reg
-    return [{"name": n, "description": reg.description(n)} for n in reg.names()]
+    return [{"name": n, "description": reg.description(n)} for n in reg.names() + reg.patterns()]
 
 
 def _show(kind: str, as_json: bool) -> None:

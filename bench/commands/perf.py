@@ -210,30 +210,50 @@ def _register_perf(perf_app: typer.Typer) -> None:
 
     @perf_app.command("backend")
     def perf_backend(
-        backend: Annotated[str, typer.Option("--backend", "-b", metavar="NAME", help="Any learned backend (`bench ls backends`).")],
+        backend: Annotated[list[str], typer.Option("--backend", "-b", metavar="NAME", help="A learned backend or an exported model onnx:FILE (repeatable: timed one after another in this run).")],
         lr_size: Annotated[str, typer.Option("--lr-size", metavar="WIDTHxHEIGHT", help="LR size (a reference-based backend gets a Ref `scale`x larger).")] = "112x80",
-        hparams: Annotated[Optional[str], typer.Option("--hparams", metavar="YAML", help="Hyper-parameter overrides as a YAML mapping, e.g. \"{depth_source: gt}\".")] = None,
+        hparams: Annotated[Optional[str], typer.Option("--hparams", metavar="YAML", help="Hyper-parameter overrides of the learned backends as a YAML mapping, e.g. \"{depth_source: gt}\" (an onnx:FILE model is fixed by its file).")] = None,
         repeats: Annotated[int, typer.Option(metavar="N", help="Timed repeats (median).")] = 5,
-        threads: Annotated[int, typer.Option(metavar="N", help="torch CPU threads.")] = 2,
+        threads: Annotated[int, typer.Option(metavar="N", help="torch (and ONNX Runtime intra-op) CPU threads.")] = 2,
         memory: Annotated[bool, typer.Option(help="Also measure peak memory in a subprocess.")] = True,
         as_json: JsonOpt = False,
         config: _Unused = None, sets: Annotated[Optional[list[str]], typer.Option("--set", hidden=True)] = None,
         profile: _Unused = None, out: _Unused = None,
     ) -> None:
-        """Forward latency, peak memory and achieved GMAC/s of a learned backend (random
-        weights) as a ratio to a dense 3x3 convolution measured in the same run."""
+        """Forward latency, peak memory and achieved GMAC/s of learned backends (random
+        weights) as a ratio to a dense 3x3 convolution measured in the same run; an exported
+        model (`onnx:FILE`) is timed through ONNX Runtime (Ref↓ prepared in torch included)."""
         from sr_backends import BACKENDS
 
         _reject_unused("perf backend", config=config, set=sets, profile=profile, out=out)
-        BACKENDS.check(backend)
+        for name in backend:
+            BACKENDS.check(name)
         size = parse_size(lr_size, "--lr-size")
-        from bench.perf import backend_perf, learned_spec
+        from bench.perf import backend_perf, timeable_spec
 
-        learned_spec(backend)  # a one-line error for fixed / file backends
-        overrides = _hparam_overrides(hparams, backend)
-        result = backend_perf(backend, lr_size=size, repeats=repeats, threads=threads,
-                              memory=memory, rows={"forward": overrides})
+        specs = {name: timeable_spec(name) for name in backend}  # one line for fixed backends
+        results = {}
+        for name in backend:
+            learned = specs[name].kind == "learned"
+            overrides = _hparam_overrides(hparams, name) if learned else {}
+            results[name] = backend_perf(name, lr_size=size, repeats=repeats, threads=threads,
+                                         memory=memory,
+                                         rows={"forward": overrides} if learned else None)
+        if len(backend) == 1:
+            result = results[backend[0]]
+            emit_json(result) if as_json else out_console.print_json(data=result)
+            return
         if as_json:
-            emit_json(result)
-        else:
-            out_console.print_json(data=result)
+            emit_json({"lr_size": list(size), "threads": threads, "backends": results})
+            return
+        t = Table(title=f"perf backend at LR {lr_size}, CPU, {threads} threads, fp32")
+        for col in ("backend", "latency s", "p90 s", "x first", "peak GB"):
+            t.add_column(col, justify="right")
+        first = results[backend[0]].get("forward", {}).get("latency_s")
+        for name, r in results.items():
+            f = r.get("forward", {})
+            lat, peak = f.get("latency_s"), (r.get("peak_memory") or {}).get("peak_gb")
+            t.add_row(name, *("-" if v is None else f"{v:.3f}" for v in
+                              (lat, f.get("latency_p90_s"), lat / first if lat and first else None,
+                               peak)))
+        out_console.print(t)

@@ -1,4 +1,5 @@
-"""SR commands: `bench eval-sr`, `bench train-sr` (`bench cost`: bench/commands/perf.py)."""
+"""SR commands: `bench eval-sr`, `bench train-sr`, `bench distill` (`bench cost`:
+bench/commands/perf.py)."""
 from __future__ import annotations
 
 import shlex
@@ -88,7 +89,6 @@ def register(app: typer.Typer) -> None:
         from bench.backends import resolve_backends
         from bench.cache import Cache, cache_root
         from bench.datasets import DATASETS
-        from bench.training.harness import is_main_process, train_backend
 
         DATASETS.check(dataset)
         direct = {"data.sr_dataset": dataset,
@@ -97,34 +97,100 @@ def register(app: typer.Typer) -> None:
         (resolved,) = resolve_backends([backend], cfg)
         if not resolved.spec.trainable:
             raise BenchError(f"backend {backend!r} has nothing to train")
+        if resolved.spec.distill is not None:
+            raise BenchError(f"backend {backend!r} is distilled from a teacher: "
+                             f"{resolved.train_command()}")
         if resolved.weights_file is not None:
             raise BenchError(f"sr.weights.{backend} names a weights file: train-sr trains "
                              "from scratch into the cache; remove that entry")
         device = resolve_device(cfg.device)
         cache = Cache(cache_root(cfg.cache_dir))
-        stem = resolved.weights_stem(cache)
-        work = stem.parent / f"{stem.name}-train"
-        if resume and not (work / "last.pt").exists():
-            raise BenchError(f"--resume: no interrupted training of {backend!r} for this "
-                             f"config (looked for {work / 'last.pt'})")
-        if (work / "last.pt").exists() and not fresh:
-            log(f"resuming the training in {work}")
+        work = _work_dir(resolved, cache, resume, fresh)
         log(f"training {backend} on {dataset} ({cfg.sr.train.iterations} iterations, profile "
             f"{cfg.profile}, device {device}); logs: {work / 'log.csv'}")
-        weights = train_backend(resolved, cfg, cache, device, progress=show_progress(not as_json),
-                                fresh=fresh)
-        if not is_main_process():
-            return
-        import json as _json
+        _train_and_report(resolved, cfg, cache, device, work, fresh, as_json)
 
-        meta = _json.loads(weights.with_suffix(".json").read_text())
-        result = {"backend": backend, "weights": str(weights), "train_dir": str(work),
-                  "best_val_psnr_y": meta.get("val_psnr_y"), "best_iteration": meta.get("iteration"),
-                  "iterations": cfg.sr.train.iterations, "ref_policy": meta.get("ref_policy"),
-                  "hparams": meta.get("hparams")}
-        if as_json:
-            emit_json(result)
-        else:
-            out_console.print(f"trained {backend}: best val PSNR-Y {result['best_val_psnr_y']} dB "
-                              f"-> {weights}\nuse it: bench eval-sr --backend {backend} "
-                              f"(same profile/config)")
+    @app.command("distill")
+    def distill_cmd(
+        student: Annotated[str, typer.Option("--student", "-s", help="Student architecture (dsrnet-s); the result is its distilled backend (dsrnet-d).")] = "dsrnet-s",
+        teacher: Annotated[Optional[str], typer.Option("--teacher", "-t", help="Teacher backend (default: the distilled backend's, dsrnet-plus); trained first if it has no weights. A file: --set sr.weights.TEACHER=FILE.")] = None,
+        resume: Annotated[bool, typer.Option(help="Require and continue an interrupted distillation (it also resumes by itself).")] = False,
+        fresh: Annotated[bool, typer.Option(help="Discard an interrupted distillation and start over.")] = False,
+        config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None,
+        out: OutOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """Distil a frozen teacher into a student: L1(S, HR) + λ_kd·L1(S, T) + λ_ad·L_ad
+        (attention feature distillation over the encoder levels), λ from `sr.distill`
+        (1, 0.5, 0.1). Same trainer as train-sr (budget `sr.train`, best on validation,
+        resume, AMP on CUDA, torchrun). The result is the distilled backend (dsrnet-d),
+        usable by name everywhere."""
+        from bench.backends import resolve_backends
+        from bench.cache import Cache, cache_root
+        from bench.training.harness import ensure_weights
+        from sr_backends import BACKENDS
+
+        BACKENDS.check(student)
+        distilled = [n for n in BACKENDS.names()
+                     if getattr(BACKENDS.get(n).distill, "student", None) == student]
+        if not distilled:
+            students = sorted({BACKENDS.get(n).distill.student for n in BACKENDS.names()
+                               if BACKENDS.get(n).distill is not None})
+            raise BenchError(f"--student {student}: no distilled backend uses it as student "
+                             f"(students: {', '.join(students)})")
+        direct = {"sr.distill.teacher": teacher} if teacher else {}
+        cfg = build_config(config, sets, profile, out, **direct)
+        (resolved,) = resolve_backends(distilled[:1], cfg)
+        if resolved.weights_file is not None:
+            raise BenchError(f"sr.weights.{resolved.name} names a weights file: distill trains "
+                             "into the cache; remove that entry")
+        device = resolve_device(cfg.device)
+        cache = Cache(cache_root(cfg.cache_dir))
+        work = _work_dir(resolved, cache, resume, fresh)
+        ensure_weights([resolved.teacher], cfg, cache, device, progress=show_progress(not as_json))
+        log(f"distilling {resolved.teacher.name} -> {resolved.name} (student {student}; λ_rec "
+            f"{cfg.sr.distill.lambda_rec}, λ_kd {cfg.sr.distill.lambda_kd}, λ_ad "
+            f"{cfg.sr.distill.lambda_ad}; {cfg.sr.train.iterations} iterations, profile "
+            f"{cfg.profile}, device {device}); logs: {work / 'log.csv'}")
+        _train_and_report(resolved, cfg, cache, device, work, fresh, as_json)
+
+
+def _work_dir(resolved, cache, resume: bool, fresh: bool) -> Path:
+    stem = resolved.weights_stem(cache)
+    work = stem.parent / f"{stem.name}-train"
+    if resume and not (work / "last.pt").exists():
+        raise BenchError(f"--resume: no interrupted training of {resolved.name!r} for this "
+                         f"config (looked for {work / 'last.pt'})")
+    if (work / "last.pt").exists() and not fresh:
+        log(f"resuming the training in {work}")
+    return work
+
+
+def _train_and_report(resolved, cfg, cache, device: str, work: Path, fresh: bool,
+                      as_json: bool) -> None:
+    from bench.training.harness import is_main_process, train_backend
+
+    name = resolved.name
+    weights = train_backend(resolved, cfg, cache, device, progress=show_progress(not as_json),
+                            fresh=fresh)
+    if not is_main_process():
+        return
+    import json as _json
+
+    meta = _json.loads(weights.with_suffix(".json").read_text())
+    result = {"backend": name, "weights": str(weights), "train_dir": str(work),
+              "best_val_psnr_y": meta.get("val_psnr_y"), "best_iteration": meta.get("iteration"),
+              "iterations": cfg.sr.train.iterations, "ref_policy": meta.get("ref_policy"),
+              "hparams": meta.get("hparams")}
+    if resolved.teacher is not None:
+        result["teacher"] = resolved.teacher.name
+        result["distill"] = cfg.sr.distill.model_dump(exclude={"teacher"})
+    if as_json:
+        emit_json(result)
+        return
+    how = "distilled" if resolved.teacher is not None else "trained"
+    hint = ""
+    if resolved.teacher is not None and cfg.sr.distill.teacher:
+        hint = f" --set sr.distill.teacher={cfg.sr.distill.teacher}"
+    out_console.print(f"{how} {name}: best val PSNR-Y {result['best_val_psnr_y']} dB "
+                      f"-> {weights}\nuse it: bench eval-sr --backend {name}{hint} "
+                      f"(same profile/config)")

@@ -60,10 +60,48 @@ class SRTrainSettings(BaseModel):
     tensorboard: bool = Field(True, description="also write TensorBoard events (if installed)")
     n_train: int = Field(96, ge=1, description="frames of a generated SR dataset's train split")
     n_val: int = Field(8, ge=1, description="frames of a generated SR dataset's val split")
+    seed: int | None = Field(None, description="training seed (init, patches, noise); null = "
+                                               "data.seed")
 
     def training_fields(self) -> dict[str, Any]:
-        """What the trainer sees (the data sizes are the dataset's business)."""
-        return self.model_dump(exclude={"n_train", "n_val"})
+        """What the trainer sees (the data sizes are the dataset's business; the seed is
+        resolved by the harness)."""
+        return self.model_dump(exclude={"n_train", "n_val", "seed"})
+
+    def identity_json(self) -> str:
+        """These settings as part of a weights key; an unset seed is left out, so the keys of
+        weights trained before the field existed stay valid."""
+        return self.model_dump_json(exclude={"seed"} if self.seed is None else None)
+
+
+class DistillSettings(BaseModel):
+    """How a distilled backend (e.g. dsrnet-d) learns from its teacher: `sr.distill`.
+
+    total = lambda_rec·L1(S, HR) + the student's own auxiliary losses (DSRNet: L_dep)
+            + lambda_kd·L1(S, T) + lambda_ad·L_ad (attention feature distillation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    teacher: str | None = Field(None, description="teacher backend; null = the distilled "
+                                                  "backend's default (dsrnet-d: dsrnet-plus)")
+    lambda_rec: float = Field(1.0, ge=0, description="weight of L1(student, HR)")
+    lambda_kd: float = Field(0.5, ge=0, description="weight of L1(student, teacher output)")
+    lambda_ad: float = Field(0.1, ge=0, description="weight of the attention feature loss")
+    qk_dim: int = Field(64, ge=1, description="query/key size of the feature attention")
+
+    def objective_settings(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"teacher"})
+
+
+class TeacherConfig(BaseModel):
+    """The frozen teacher of a distillation run, as the trainer loads it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str
+    weights: str = Field(..., description="safetensors file of the teacher")
+    weights_sha256: str = Field(..., description="what the weights are (the path is not)")
+    hparams: dict[str, Any] = Field(default_factory=dict)
 
 
 class SRTrainConfig(SRTrainSettings):
@@ -80,6 +118,9 @@ class SRTrainConfig(SRTrainSettings):
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     degradation: DegradationConfig = Field(default_factory=DegradationConfig,
                                            description="HR->LR operator for samples without LR")
+    distill: DistillSettings | None = Field(None, description="set: distil `teacher` into "
+                                                             "the backend (bench distill)")
+    teacher: TeacherConfig | None = None
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:

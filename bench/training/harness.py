@@ -16,16 +16,26 @@ from bench.cache import Cache
 from bench.config import BenchConfig
 
 
-def train_config(backend, cfg: BenchConfig, device: str):
-    """The one SR-training schema: `sr.train` + what the harness fills in."""
+def train_config(backend, cfg: BenchConfig, device: str, cache: Cache | None = None):
+    """The one SR-training schema: `sr.train` + what the harness fills in (for a distilled
+    backend also `sr.distill` and its teacher's weights, read from `cache`)."""
     from bench.training.config import load_train_config
 
     t = cfg.sr.train
+    extra = {}
+    if backend.teacher is not None:
+        from sr_backends.weights import sha256_file
+
+        weights = backend.teacher.weights_path(cache)
+        extra = {"distill": cfg.sr.distill.model_dump(),
+                 "teacher": {"backend": backend.teacher.name, "weights": str(weights),
+                             "weights_sha256": sha256_file(weights),
+                             "hparams": backend.teacher.hparams}}
     return load_train_config({
         **t.training_fields(), "backend": backend.name, "hparams": backend.hparams,
         "ref_policy": backend.train_policy, "val_every": min(t.val_every, t.iterations),
-        "seed": cfg.data.seed, "device": device, "degradation": cfg.degradation.model_dump(),
-        "n_train": t.n_train, "n_val": t.n_val,
+        "seed": cfg.data.seed if t.seed is None else t.seed, "device": device, "degradation": cfg.degradation.model_dump(),
+        "n_train": t.n_train, "n_val": t.n_val, **extra,
     })
 
 
@@ -48,7 +58,7 @@ def train_backend(backend, cfg: BenchConfig, cache: Cache, device: str, progress
                 stem.with_suffix(suffix).unlink(missing_ok=True)
         if weights.exists() and stop_after is None:
             return weights  # trained meanwhile by another process (or before)
-        return _train_locked(backend, cfg, device, stem, work, progress, stop_after)
+        return _train_locked(backend, cfg, cache, device, stem, work, progress, stop_after)
 
 
 def _weights_lock(cache: Cache, backend):
@@ -63,17 +73,19 @@ def _weights_lock(cache: Cache, backend):
                     f"the weights of {backend.name}")
 
 
-def _train_locked(backend, cfg: BenchConfig, device: str, stem: Path, work: Path,
-                  progress: bool, stop_after: int | None) -> Path:
+def _train_locked(backend, cfg: BenchConfig, cache: Cache, device: str, stem: Path,
+                  work: Path, progress: bool, stop_after: int | None) -> Path:
     from bench import interrupt
     from bench.backends import sr_training_data
     from bench.training.trainer import train_sr
 
     data = sr_training_data(cfg)
+    if backend.teacher is not None:
+        ensure_weights([backend.teacher], cfg, cache, device, progress)
     interrupt.saved(lambda: f"the training of {backend.name} is checkpointed in "
                             f"{work / 'last.pt'} every {cfg.sr.train.val_every} iterations")
     result = train_sr(backend.spec, list(data.split("train")), list(data.split("val")),
-                      train_config(backend, cfg, device), work,
+                      train_config(backend, cfg, device, cache), work,
                       resume=(work / "last.pt").exists(), progress=progress,
                       stop_after=stop_after, data_fingerprint=data.fingerprint())
     if (stop_after is not None and result.stopped_early) or not is_main_process():
@@ -93,8 +105,10 @@ def ensure_weights(backends, cfg: BenchConfig, cache: Cache, device: str,
 
     for b in backends:
         if not b.has_weights(cache):
-            log(f"[bold]{b.name}[/] has no trained weights for this profile/data yet: training "
-                f"it now ({cfg.sr.train.iterations} iterations, cached for next time)")
+            how = (f"distilling it from {b.teacher.name} now" if b.teacher is not None
+                   else "training it now")
+            log(f"[bold]{b.name}[/] has no trained weights for this profile/data yet: {how} "
+                f"({cfg.sr.train.iterations} iterations, cached for next time)")
             train_backend(b, cfg, cache, device, progress=progress)
 
 

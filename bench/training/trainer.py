@@ -5,6 +5,10 @@ One loop for every learned backend, one CPU, one GPU or several GPUs under `torc
   other keys are logged; a returned "sr" is reused by the GAN step and not logged);
 - GAN variants (`discriminator_step(batch, sr)`): generator step, then a discriminator step
   with a separate Adam over `model.discriminator`;
+- distilled backends (`spec.distill`, config `distill` + `teacher`): the built student is
+  wrapped by the spec's objective with the frozen teacher (`distillation_objective`); the
+  checkpoint holds the objective's trainable parts, the published weights only
+  `inference_model()` (the student);
 - Adam + cosine annealing over `cfg.iterations`; AMP (fp16 autocast + GradScaler) on CUDA;
 - `out_dir/last.pt` every `val_every` iterations (atomic), exact `resume`;
 - best weights chosen on the VALIDATION split (never test): `out_dir/best.safetensors` +
@@ -38,6 +42,7 @@ from bench.training import ddp
 from bench.training.checkpoint import (CKPT_FORMAT, atomic_save, best_meta,
                                        check_resume_config, save_best)
 from bench.training.config import SRTrainConfig
+from bench.training.distill import distillation_objective, published
 from bench.training.data import (PatchBatches, PairSet, iteration_seed, make_loader,
                                        prepare_pairs, val_items)
 from bench.training.logger import TrainLogger
@@ -221,6 +226,8 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
     hparams = effective_hparams(spec, cfg)
     torch.manual_seed(cfg.seed)  # same init on every rank (DDP also broadcasts rank 0's)
     model = spec.build(**hparams).to(device)
+    if spec.distill is not None or cfg.distill is not None:
+        model = distillation_objective(name, spec, model, cfg).to(device)
     _check_depth(model, name, train_pairs, val_pairs)
     optim = Optimizers(model, cfg, use_amp, device)
 
@@ -271,7 +278,7 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
                 val_psnr = validate(model, val_pairs, cfg, needs_ref, device)
                 if val_psnr > best:
                     best, best_it = val_psnr, it
-                    save_best(model, out_dir, best_meta(name, spec, hparams, cfg, train_pairs,
+                    save_best(published(model), out_dir, best_meta(name, spec, hparams, cfg, train_pairs,
                                                           val_pairs, fingerprint, best, it))
             logger.step(it, out, optim.lr(), val_psnr, time.perf_counter() - t0,
                         force=val_now, check_finite=not use_amp)
@@ -293,4 +300,6 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
         best_weights=out_dir / "best.safetensors", best_meta=out_dir / "best.json",
         best_val_psnr=best, best_iteration=best_it, iterations_done=it,
         last_checkpoint=last_path, log_csv=out_dir / "log.csv",
-        tensorboard_dir=logger.tb_dir, stopped_early=it < cfg.iterations, model=model)
+        tensorboard_dir=logger.tb_dir, stopped_early=it < cfg.iterations,
+        model=published(model))
+

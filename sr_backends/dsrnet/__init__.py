@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sr_backends.base import ArchSpec
+from sr_backends.base import ArchSpec, DistillSpec
 from sr_backends.dsrnet.model import DSRNetGAN, build_dsrnet
 
 _COMMON: dict[str, Any] = {
@@ -57,4 +57,20 @@ DSRNET_S_SPEC = ArchSpec(
     tiny=_TINY,
 )
 
-__all__ = ["DSRNET_SPEC", "DSRNET_PLUS_SPEC", "DSRNET_S_SPEC", "build_dsrnet"]
+# DSRNet-D: the student's architecture, trained by distillation (distill.py) from a frozen
+# teacher. The default teacher is DSRNet+ (L_rec + L_dep: the paper's best-PSNR teacher; the
+# full `dsrnet` adds a GAN loss and, with a local VGG19 file, L_per — `sr.distill.teacher`).
+DSRNET_D_SPEC = ArchSpec(
+    arch="dsrnet",
+    build=build_dsrnet,
+    model_class=DSRNetGAN,
+    cost_breakdown="sr_backends.dsrnet.cost:dsrnet_cost_report",
+    hparams=dict(DSRNET_S_SPEC.hparams),
+    needs_reference=True,
+    description="DSRNet-D: DSRNet-S distilled from a frozen teacher (L_rec + L_kd + L_ad)",
+    tiny=_TINY,
+    distill=DistillSpec(student="dsrnet-s", teacher="dsrnet-plus",
+                        objective="sr_backends.dsrnet.distill:build_objective"),
+)
+
+__all__ = ["DSRNET_SPEC", "DSRNET_PLUS_SPEC", "DSRNET_S_SPEC", "DSRNET_D_SPEC", "build_dsrnet"]

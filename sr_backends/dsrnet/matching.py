@@ -42,6 +42,12 @@ class Match:
     score: torch.Tensor  # (B, 1, h, w) cosine similarity of the matched 3x3 patches
 
 
+def _mod(a: torch.Tensor, n: int) -> torch.Tensor:
+    """a % n for an integer tensor, written as a - (a // n) * n (the same integers): an ONNX
+    export with dynamic sizes has no translation of `tensor % symbolic int`."""
+    return a - torch.div(a, n, rounding_mode="floor") * n
+
+
 def _zncc_descriptors(cols: torch.Tensor, channels: int) -> torch.Tensor:
     """(B, C*k*k, L) unfolded blocks -> unit descriptors with each channel's block mean removed.
 
@@ -86,7 +92,7 @@ def coarse_windows(lr_feat: torch.Tensor, ref_feat: torch.Tensor, block: int, po
     best = torch.bmm(query.transpose(1, 2), cand).argmax(-1)  # (B, nb)
     n_x = ref_pooled.shape[-1] - k + 1
     top = (best // n_x - k // 2) * pool  # matched block's top-left in Ref↓ px
-    left = (best % n_x - k // 2) * pool
+    left = (_mod(best, n_x) - k // 2) * pool
     H, W = ref_feat.shape[-2:]
     # Centre the window on the matched block, then shift it inside [1, H-2] like MASA-SR.
     y0 = (top - (win[0] - block) // 2).clamp(1, H - 1 - win[0])
@@ -145,21 +151,29 @@ def fine_match(lr_feat: torch.Tensor, ref_feat: torch.Tensor, y0: torch.Tensor,
     ref_table = ref_feat.permute(0, 2, 3, 1).reshape(B * H * W, C)
     per_block = 4 * (pb * pb * wy * wx + 2 * block * block * win[0] * win[1] + wy * wx * C)
     chunk = max(1, _FINE_CHUNK_BYTES // per_block)
-    best = torch.empty(B * nb, block * block, dtype=torch.long, device=ref_feat.device)
-    score = torch.empty(B * nb, block * block, dtype=ref_feat.dtype, device=ref_feat.device)
-    for s in range(0, B * nb, chunk):
-        e = min(s + chunk, B * nb)
-        q = lr_table.index_select(0, lr_rows[s:e].reshape(-1)).view(e - s, pb * pb, C)
-        cand = ref_table.index_select(0, win_rows[s:e].reshape(-1)).view(e - s, wy * wx, C)
-        dots = torch.bmm(q, cand.transpose(1, 2)).view(e - s, pb, pb, wy, wx)
+
+    def blocks(lr_r: torch.Tensor, win_r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = lr_r.shape[0]
+        q = lr_table.index_select(0, lr_r.reshape(-1)).view(n, pb * pb, C)
+        cand = ref_table.index_select(0, win_r.reshape(-1)).view(n, wy * wx, C)
+        dots = torch.bmm(q, cand.transpose(1, 2)).view(n, pb, pb, wy, wx)
         corr = _diagonal_sum(_diagonal_sum(dots, 2, 4, block, win[1]), 1, 3, block, win[0])
-        norm_q = _box3(cand.square().sum(-1).view(e - s, wy, wx)).sqrt_().clamp_min_(1e-6)
-        corr = corr.view(e - s, block * block, win[0], win[1]).div_(norm_q.unsqueeze(1))
-        value, best[s:e] = corr.flatten(2).max(-1)
-        norm_p = _box3(q.square().sum(-1).view(e - s, pb, pb)).sqrt_().clamp_min_(1e-6)
-        score[s:e] = value / norm_p.view(e - s, block * block)
+        norm_q = _box3(cand.square().sum(-1).view(n, wy, wx)).sqrt_().clamp_min_(1e-6)
+        corr = corr.view(n, block * block, win[0], win[1]).div_(norm_q.unsqueeze(1))
+        value, idx = corr.flatten(2).max(-1)
+        norm_p = _box3(q.square().sum(-1).view(n, pb, pb)).sqrt_().clamp_min_(1e-6)
+        return idx, value / norm_p.view(n, block * block)
+
+    if torch.compiler.is_exporting():  # one chunk: an exported graph must not depend on the
+        best, score = blocks(lr_rows, win_rows)  # example's size (same values, more memory)
+    else:
+        best = torch.empty(B * nb, block * block, dtype=torch.long, device=ref_feat.device)
+        score = torch.empty(B * nb, block * block, dtype=ref_feat.dtype, device=ref_feat.device)
+        for s in range(0, B * nb, chunk):
+            e = min(s + chunk, B * nb)
+            best[s:e], score[s:e] = blocks(lr_rows[s:e], win_rows[s:e])
     by = y0.reshape(B * nb, 1) + best // win[1]
-    bx = x0.reshape(B * nb, 1) + best % win[1]
+    bx = x0.reshape(B * nb, 1) + _mod(best, win[1])
     index = (by * W + bx).view(B, nby, nbx, block, block).permute(0, 1, 3, 2, 4)
     score = score.view(B, nby, nbx, block, block).permute(0, 1, 3, 2, 4)
     return index.reshape(B, h, w), score.reshape(B, 1, h, w)

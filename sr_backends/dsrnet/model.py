@@ -50,6 +50,15 @@ def _pad_to(x: torch.Tensor, size: tuple[int, int], what: str) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph), mode="reflect")
 
 
+def downsample_reference(ref: torch.Tensor) -> torch.Tensor:
+    """Ref↓: the Ref reflect-padded to a multiple of 4, then bicubic antialiased x4 downsample.
+    forward computes it when not given; an exported graph takes it as an input instead
+    (antialiased resize does not export faithfully, see bench/export.py)."""
+    ref_p = _pad_to(ref, tuple(-(-n // SCALE) * SCALE for n in ref.shape[-2:]), "Ref")
+    return F.interpolate(ref_p, size=(ref_p.shape[-2] // SCALE, ref_p.shape[-1] // SCALE),
+                         mode="bicubic", align_corners=False, antialias=True)
+
+
 class DSRNet(nn.Module):
     """forward(lr, ref, depth_lr=None, depth_ref_down=None) -> SR (B, 3, 4h, 4w).
 
@@ -107,17 +116,23 @@ class DSRNet(nn.Module):
         return self.depth_source == "gt"
 
     # ---------------------------------------------------------------- forward
+    # The exporter reads this: the Ref↓ input is computed outside an exported graph by it.
+    downsample_reference = staticmethod(downsample_reference)
+
     def forward(self, lr: torch.Tensor, ref: torch.Tensor, depth_lr: torch.Tensor | None = None,
-                depth_ref_down: torch.Tensor | None = None) -> torch.Tensor:
-        return self.forward_with_aux(lr, ref, depth_lr, depth_ref_down)[0]
+                depth_ref_down: torch.Tensor | None = None,
+                ref_down: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_with_aux(lr, ref, depth_lr, depth_ref_down, ref_down)[0]
 
     def forward_with_aux(self, lr: torch.Tensor, ref: torch.Tensor,
                          depth_lr: torch.Tensor | None = None,
-                         depth_ref_down: torch.Tensor | None = None
+                         depth_ref_down: torch.Tensor | None = None,
+                         ref_down: torch.Tensor | None = None
                          ) -> tuple[torch.Tensor, dict[str, Any]]:
         """SR plus auxiliaries: "rgb_feats"/"depth_feats" (LR encoder features per level)
         and, with depth_source="predicted", "depth_lr"/"depth_ref_down" (U-Net output in
-        depth_scale_m units, on the padded grids)."""
+        depth_scale_m units, on the padded grids). `ref_down` = `downsample_reference(ref)`
+        when given (an exported graph gets it from outside); computed here otherwise."""
         h, w = lr.shape[-2:]
         if min(h, w) < self.block or min(ref.shape[-2:]) < SCALE * self.block:
             raise BenchError(f"DSRNet needs LR >= {self.block}x{self.block} and Ref >= "
@@ -126,9 +141,9 @@ class DSRNet(nn.Module):
         b = self.block
         lr_p = _pad_to(lr, (-(-h // b) * b, -(-w // b) * b), "LR")
         ref_p = _pad_to(ref, tuple(-(-n // SCALE) * SCALE for n in ref.shape[-2:]), "Ref")
+        if ref_down is None:
+            ref_down = downsample_reference(ref)
         rd_size = (ref_p.shape[-2] // SCALE, ref_p.shape[-1] // SCALE)
-        ref_down = F.interpolate(ref_p, size=rd_size, mode="bicubic", align_corners=False,
-                                 antialias=True)
         # Channels-last activations: oneDNN's NHWC convolutions are ~2x faster here than NCHW
         # ones, and the matching/transfer read pixels as rows of C channels (free views).
         lr_p, ref_p, ref_down = (t.contiguous(memory_format=torch.channels_last)
@@ -184,6 +199,12 @@ class DSRNet(nn.Module):
         on the first call; BenchError if the file is missing). The SR (detached) is kept in
         `self.last_sr` for a following `discriminator_step`.
         """
+        return self.training_losses_with_aux(batch)[0]
+
+    def training_losses_with_aux(self, batch: dict[str, torch.Tensor]
+                                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, Any]]:
+        """`training_losses` plus the SR and the auxiliaries of `forward_with_aux` (encoder
+        features: what a distillation objective compares with a teacher's)."""
         sr, aux = self.forward_with_aux(batch["lr"], batch["ref"], batch.get("depth_lr"),
                                         batch.get("depth_ref_down"))
         hr = batch["hr"]
@@ -204,7 +225,7 @@ class DSRNet(nn.Module):
         losses.update(self._adversarial(sr, hr))
         losses["total"] = sum(self.weights[k] * v for k, v in losses.items())
         self.last_sr = sr.detach()
-        return losses
+        return losses, sr, aux
 
     def _adversarial(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         return {}

@@ -34,8 +34,9 @@ def make_bags(index: torch.Tensor, ref_hw: tuple[int, int]) -> Bags:
     B, h, w = index.shape
     W = ref_hw[1]
     # Pad by one cell so each neighbour i+e is a plain slice; the pad cells have weight 0.
-    ny = F.pad(torch.div(index, W, rounding_mode="floor"), (1, 1, 1, 1))
-    nx = F.pad(index % W, (1, 1, 1, 1))
+    row = torch.div(index, W, rounding_mode="floor")
+    ny = F.pad(row, (1, 1, 1, 1))
+    nx = F.pad(index - row * W, (1, 1, 1, 1))  # index % W (no ONNX export of % symbolic W)
     inside = F.pad(torch.ones(1, h, w, device=index.device), (1, 1, 1, 1))
     ys, xs, valid = [], [], []
     for dy, dx in _OFFSETS:
@@ -65,6 +66,11 @@ def transfer(ref: torch.Tensor, bags: Bags, score: torch.Tensor, s: int) -> torc
     r = torch.arange(s, device=ys.device).view(1, 1, s, 1, 1)
     rows = ((base.unsqueeze(2) + r) * W + xs.unsqueeze(2)).view(-1, 9)  # (B*h*s*w, 9)
     wts = weights.unsqueeze(2).expand(B, h, s, w, 9).reshape(-1, 9).to(table.dtype)
-    out = F.embedding_bag(rows, table, per_sample_weights=wts, mode="sum")
+    if torch.compiler.is_exporting():
+        # embedding_bag exports as an ONNX Loop over rows (~3x slower than PyTorch); the same
+        # weighted sum as 9 row gathers (Gather) is a few plain ops.
+        out = sum(table.index_select(0, rows[:, k]) * wts[:, k:k + 1] for k in range(9))
+    else:
+        out = F.embedding_bag(rows, table, per_sample_weights=wts, mode="sum")
     up = F.interpolate(score, scale_factor=s, mode="bilinear", align_corners=False)
     return out.view(B, s * h, s * w, C).permute(0, 3, 1, 2) * up
