@@ -34,7 +34,8 @@ def train_config(backend, cfg: BenchConfig, device: str, cache: Cache | None = N
     return load_train_config({
         **t.training_fields(), "backend": backend.name, "hparams": backend.hparams,
         "ref_policy": backend.train_policy, "val_every": min(t.val_every, t.iterations),
-        "seed": cfg.data.seed if t.seed is None else t.seed, "device": device, "degradation": cfg.degradation.model_dump(),
+        "seed": cfg.data.seed if t.seed is None else t.seed, "device": device,
+        "degradation": cfg.degradation.model_dump(),
         "n_train": t.n_train, "n_val": t.n_val, **extra,
     })
 
