@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,18 @@ def toy_reference_net():
             return up + self.conv(torch.cat([up, ref], 1))
 
     return Fusion
+
+
+@pytest.fixture
+def edit_csv():
+    """Set one cell of a comma-separated file: (path, 1-based line, column name, new value)."""
+
+    def edit(path: Path, line: int, column: str, value: str) -> None:
+        rows = path.read_text().splitlines()
+        header = rows[0].split(",")
+        fields = rows[line - 1].split(",")
+        fields[header.index(column)] = value
+        rows[line - 1] = ",".join(fields)
+        path.write_text("\n".join(rows) + "\n")
+
+    return edit

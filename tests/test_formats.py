@@ -266,16 +266,7 @@ def test_sewerml_default_split_is_every_tenth_train_row(tmp_path):
     assert [s.id for s in loaded.split("test")] == [s.id for s in ds.split("test")]
 
 
-def _edit_csv(path: Path, line: int, column: str, value: str) -> None:
-    rows = path.read_text().splitlines()
-    header = rows[0].split(",")
-    fields = rows[line - 1].split(",")
-    fields[header.index(column)] = value
-    rows[line - 1] = ",".join(fields)
-    path.write_text("\n".join(rows) + "\n")
-
-
-def test_sewerml_bad_inputs(ml_root):
+def test_sewerml_bad_inputs(ml_root, edit_csv):
     _, root = ml_root
     csv = root / "SewerML_Train.csv"
     good = csv.read_text()
@@ -283,11 +274,11 @@ def test_sewerml_bad_inputs(ml_root):
     df.drop(columns=["OB", "WaterLevel"]).to_csv(csv, index=False)
     _raises(lambda: SewerMLDataset(root).split("train"), "SewerML_Train.csv", "OB", "WaterLevel")
     csv.write_text(good)
-    _edit_csv(csv, 3, "RO", "2")
+    edit_csv(csv, 3, "RO", "2")
     _raises(lambda: SewerMLDataset(root).split("train"), "SewerML_Train.csv", "line 3",
             "column RO", "'2'", df["Filename"][1])
     csv.write_text(good)
-    _edit_csv(csv, 4, "Defect", str(1 - int(df["Defect"][2])))
+    edit_csv(csv, 4, "Defect", str(1 - int(df["Defect"][2])))
     _raises(lambda: SewerMLDataset(root).split("val"), "line 4", "column Defect",
             "disagrees")
     csv.write_text(good)

@@ -38,15 +38,6 @@ def root(tmp_path: Path) -> Path:
     return write_sewerml(_Tiny(), tmp_path / "ml")
 
 
-def _set(path: Path, line: int, column: str, value: str) -> None:
-    rows = path.read_text().splitlines()
-    header = rows[0].split(",")
-    fields = rows[line - 1].split(",")
-    fields[header.index(column)] = value
-    rows[line - 1] = ",".join(fields)
-    path.write_text("\n".join(rows) + "\n")
-
-
 def _fails(bench_cli, root: Path, *needles: str) -> str:
     code, out, err = bench_cli("run", "--task", "classification", "--profile", "smoke",
                                "--dataset", "sewerml", "--data-root", str(root), "--dry-run",
@@ -66,15 +57,15 @@ def test_missing_column(bench_cli, root):
     _fails(bench_cli, root, "SewerML_Val.csv", "line 1", "OK")
 
 
-def test_label_not_binary(bench_cli, root):
-    _set(root / "SewerML_Train.csv", 3, "PF", "0.5")
+def test_label_not_binary(bench_cli, root, edit_csv):
+    edit_csv(root / "SewerML_Train.csv", 3, "PF", "0.5")
     _fails(bench_cli, root, "SewerML_Train.csv", "line 3", "column PF", "'0.5'")
 
 
-def test_duplicate_filename(bench_cli, root):
+def test_duplicate_filename(bench_cli, root, edit_csv):
     csv = root / "SewerML_Val.csv"
     first = csv.read_text().splitlines()[1].split(",")[0]
-    _set(csv, 4, "Filename", first)
+    edit_csv(csv, 4, "Filename", first)
     _fails(bench_cli, root, "SewerML_Val.csv", "line 4", "column Filename", first, "line 2")
 
 
@@ -87,9 +78,9 @@ def test_missing_image(bench_cli, root):
 
 @pytest.mark.parametrize("bad", ["../outside.png", "images/../../x.png", "/etc/passwd",
                                  "C:/x.png", "..\\x.png"])
-def test_filename_outside_the_root_is_refused(bench_cli, root, bad):
+def test_filename_outside_the_root_is_refused(bench_cli, root, bad, edit_csv):
     (root.parent / "outside.png").write_bytes((root / "images").iterdir().__next__().read_bytes())
-    _set(root / "SewerML_Train.csv", 2, "Filename", bad)
+    edit_csv(root / "SewerML_Train.csv", 2, "Filename", bad)
     _fails(bench_cli, root, "SewerML_Train.csv", "line 2", "column Filename", "inside the data root")
 
 
