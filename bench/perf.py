@@ -37,83 +37,17 @@ import torch
 from bench.errors import BenchError
 from bench.metrics.counting import (achieved_ratio, count_costs, dense_conv_gmacs_per_s,
                                     measure_latency, torch_threads)
+from bench.perf_inputs import (build_model, describe_model, file_backend, learned_spec,
+                               merged_hparams, model_inputs, timeable_spec, upscale_args)
 
 BENCH_SIZES = ((80, 112), (160, 224), (320, 448))  # LR (h, w) for probes; Ref is 4x
 DEFAULT_ROWS: dict[str, dict[str, Any]] = {"forward": {}}
 _REPORT_KEYS = {"backend", "lr_size", "ref_size", "device", "threads", "precision", "repeats",
-                "row_hparams", "allocator", "error", "target_row", "note", "peak_memory"}
+                "row_hparams", "allocator", "error", "target_row", "note", "peak_memory",
+                "model"}
 
 # (h, w) -> (callable, inputs): a model stage to time, e.g. a model package's `perf_probe`.
 Probe = Callable[[tuple[int, int]], tuple[Callable[..., Any], tuple[torch.Tensor, ...]]]
-
-
-# --------------------------------------------------------------------------- building
-def learned_spec(name: str) -> Any:
-    """The registry spec of a learned backend; a one-line BenchError for any other kind."""
-    from sr_backends import BACKENDS
-
-    spec = BACKENDS.get(name)
-    if getattr(spec, "kind", "learned") != "learned":
-        raise BenchError(f"bench perf backend times learned backends; {name!r} is "
-                         f"{getattr(spec, 'kind', type(spec).__name__)!r} (use "
-                         f"`bench cost --backend {name}` or benchmarks/bench_backends.py)")
-    return spec
-
-
-def timeable_spec(name: str) -> Any:
-    """A learned backend's spec, or a parametrised file backend's ("prefix:FILE", e.g. an
-    exported ONNX model), which is timed through its `upscale` (weights fixed by the file)."""
-    from sr_backends import BACKENDS
-
-    spec = BACKENDS.get(name)
-    if getattr(spec, "kind", "") == "file" and BACKENDS.argument(name):
-        return spec
-    return learned_spec(name)
-
-
-def _file_backend(name: str, threads: int) -> Any:
-    """The ready file backend, its runtime on `threads` threads."""
-    from sr_backends import BACKENDS
-
-    torch.set_num_threads(threads)  # the backend's runtime takes the torch thread count
-    backend = BACKENDS.get(name).create(name, weights=BACKENDS.argument(name))
-    return backend
-
-
-def _upscale_args(backend: Any, lr_size: Sequence[int]) -> tuple[Any, ...]:
-    g = torch.Generator().manual_seed(0)
-    h, w = lr_size
-    s = backend.scale
-    lr = torch.rand(1, 3, h, w, generator=g)
-    ref = torch.rand(1, 3, s * h, s * w, generator=g) if backend.needs_reference else None
-    depth = (1 + 9 * torch.rand(1, 1, h, w, generator=g),
-             1 + 9 * torch.rand(1, 1, h, w, generator=g)) if backend.needs_depth else None
-    return lr, ref, depth
-
-
-def _build(spec: Any, hp: Mapping[str, Any],
-           device: str | torch.device = "cpu") -> torch.nn.Module:
-    torch.manual_seed(0)
-    return spec.build(**dict(hp)).to(device).eval()
-
-
-def _inputs(spec: Any, model: torch.nn.Module, lr_size: Sequence[int],
-            device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
-    """LR [+ Ref `scale`x] [+ depth of LR and Ref↓ at LR size], fixed seed."""
-    g = torch.Generator().manual_seed(0)
-    h, w = lr_size
-    s = spec.scale
-    t = [torch.rand(1, 3, h, w, generator=g)]
-    if spec.needs_reference:
-        t.append(torch.rand(1, 3, s * h, s * w, generator=g))
-    if getattr(model, "needs_depth", False):
-        t += [1 + 9 * torch.rand(1, 1, h, w, generator=g),
-              1 + 9 * torch.rand(1, 1, h, w, generator=g)]
-    return tuple(x.to(device) for x in t)
-
-
-def _hparams(spec: Any, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {**spec.hparams, **dict(overrides or {})}
 
 
 # --------------------------------------------------------------------------- ceiling
@@ -168,8 +102,8 @@ def _peak_rss_child(name: str, hparams_json: str, lr_size: Sequence[int], thread
     allocator = keep_freed_memory()
     torch.set_num_threads(threads)
     spec = learned_spec(name)
-    model = _build(spec, _hparams(spec, json.loads(hparams_json)))
-    inputs = _inputs(spec, model, lr_size)
+    model = build_model(spec, merged_hparams(spec, json.loads(hparams_json)))
+    inputs = model_inputs(spec, model, lr_size)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     with torch.inference_mode():
         model(*inputs)
@@ -184,8 +118,8 @@ def _file_peak_rss_child(name: str, lr_size: Sequence[int], threads: int) -> Non
     from bench.allocator import keep_freed_memory
 
     allocator = keep_freed_memory()
-    backend = _file_backend(name, threads)
-    args = _upscale_args(backend, lr_size)
+    backend = file_backend(name, threads)
+    args = upscale_args(backend, lr_size)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     backend.upscale(*args)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -210,8 +144,8 @@ def peak_memory(name: str, lr_size: Sequence[int], hparams: Mapping[str, Any] | 
                 "method": f"subprocess peak RSS (ru_maxrss), allocator: {r['allocator']}",
                 "device": "cpu"}
     if device.startswith("cuda"):
-        model = _build(spec, _hparams(spec, hparams), device)
-        inputs = _inputs(spec, model, lr_size, device)
+        model = build_model(spec, merged_hparams(spec, hparams), device)
+        inputs = model_inputs(spec, model, lr_size, device)
         torch.cuda.synchronize(device)
         base = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -237,10 +171,10 @@ def _forward_row(spec: Any, hp: dict[str, Any], lr_size: Sequence[int], repeats:
     used: a ceiling measured low by a momentary disturbance (seen: 55 vs 105 GMAC/s in one
     run) would inflate the ratio, so the max errs on the conservative side."""
     with torch.device("meta"):
-        meta = _build(spec, hp, "meta")
-        count = count_costs(meta, _inputs(spec, meta, lr_size, "meta"), meta, "meta")
-    model = _build(spec, hp)
-    inputs = _inputs(spec, model, lr_size)
+        meta = build_model(spec, hp, "meta")
+        count = count_costs(meta, model_inputs(spec, meta, lr_size, "meta"), meta, "meta")
+    model = build_model(spec, hp)
+    inputs = model_inputs(spec, model, lr_size)
     before = ceiling_gmacs_per_s(lr_size, threads)
     lat = measure_latency(lambda: model(*inputs), repeats=repeats, warmup=1)
     after = ceiling_gmacs_per_s(lr_size, threads)
@@ -260,7 +194,7 @@ def _timing_child(name: str, rows_json: str, lr_size: Sequence[int], repeats: in
     allocator = keep_freed_memory() if tuned_malloc else "glibc default"
     torch.set_num_threads(threads)
     spec = learned_spec(name)
-    rows = {row: _forward_row(spec, _hparams(spec, hp), lr_size, repeats, threads)
+    rows = {row: _forward_row(spec, merged_hparams(spec, hp), lr_size, repeats, threads)
             for row, hp in json.loads(rows_json).items()}
     print(json.dumps({"allocator": allocator, **rows}))
 
@@ -272,8 +206,8 @@ def _file_timing_child(name: str, lr_size: Sequence[int], repeats: int, threads:
     from bench.allocator import keep_freed_memory
 
     allocator = keep_freed_memory() if tuned_malloc else "glibc default"
-    backend = _file_backend(name, threads)
-    args = _upscale_args(backend, lr_size)
+    backend = file_backend(name, threads)
+    args = upscale_args(backend, lr_size)
     before = ceiling_gmacs_per_s(lr_size, threads)
     lat = measure_latency(lambda: backend.upscale(*args), repeats=repeats, warmup=1)
     after = ceiling_gmacs_per_s(lr_size, threads)
@@ -331,6 +265,7 @@ def backend_perf(name: str, lr_size: Sequence[int] = (80, 112), repeats: int = 5
         "device": "cpu", "threads": threads, "precision": "fp32", "repeats": repeats,
         "row_hparams": rows,
         **_run_child(code), "target_row": target,
+        "model": describe_model(name, rows[target]),
         "note": "ratio_to_dense_conv = (MACs / median latency) / max(NCHW, channels-last) dense "
                 "3x3 64->64 conv GMAC/s at the LR size, same run and threads"}
     if memory:

@@ -89,6 +89,9 @@ class BackendSpec:
     cost_breakdown: str = ""
     # Set for a distilled backend (e.g. DSRNet-D); None: trained directly (or not at all).
     distill: DistillSpec | None = None
+    # A "file" backend: what its file says it holds, {"backend": NAME, "hparams": {...}} (e.g.
+    # the backend an ONNX file was exported from), so reports can state the model's size.
+    source: dict[str, Any] = field(default_factory=dict)
 
     @property
     def trainable(self) -> bool:

@@ -131,6 +131,24 @@ def test_onnx_backend_metadata_fingerprint_and_errors(edsr_onnx, tmp_path):
     assert out.shape == (1, 3, 128, 192) and 0 <= out.min() and out.max() <= 1
 
 
+def test_perf_states_model_sizes_and_flags_different_hparams(edsr_onnx, bench_cli):
+    from bench.metrics.counting import count_params
+    from bench.perf_inputs import describe_model
+
+    backend, path, _ = edsr_onnx  # exported at the tiny hyper-parameters
+    d = describe_model(f"onnx:{path}")
+    assert d["from"] == "edsr" and d["hparams"] == backend.hparams
+    assert d["params"] == count_params(backend.model) > 0
+    full = describe_model("edsr")
+    assert full["params"] > 10 * d["params"] and full["hparams"]["n_feats"] == 64
+    code, out, err = bench_cli("perf", "backend", "--backend", "edsr", "--backend",
+                               f"onnx:{path}", "--lr-size", "16x16", "--repeats", "1",
+                               "--no-memory")
+    assert code == 0, err
+    assert "params M" in out and f"{d['params'] / 1e6:.3f}" in out
+    assert "note: the edsr rows differ in hyper-parameters" in " ".join(out.split())
+
+
 def test_bad_onnx_files_exit_2_with_one_line(bench_cli, tmp_path):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00\x01 this is not a protobuf")

@@ -9,6 +9,8 @@ fixed forwards with random weights and write nothing: they take `--json`, and
 """
 from __future__ import annotations
 
+import json
+
 import shlex
 import sys
 from pathlib import Path
@@ -247,13 +249,28 @@ def _register_perf(perf_app: typer.Typer) -> None:
             emit_json({"lr_size": list(size), "threads": threads, "backends": results})
             return
         t = Table(title=f"perf backend at LR {lr_size}, CPU, {threads} threads, fp32")
-        for col in ("backend", "latency s", "p90 s", "x first", "peak GB"):
+        for col in ("backend", "model", "params M", "latency s", "p90 s", "x first", "peak GB"):
             t.add_column(col, justify="right")
         first = results[backend[0]].get("forward", {}).get("latency_s")
         for name, r in results.items():
-            f = r.get("forward", {})
+            f, m = r.get("forward", {}), r["model"]
             lat, peak = f.get("latency_s"), (r.get("peak_memory") or {}).get("peak_gb")
-            t.add_row(name, *("-" if v is None else f"{v:.3f}" for v in
-                              (lat, f.get("latency_p90_s"), lat / first if lat and first else None,
-                               peak)))
+            params = None if m["params"] is None else m["params"] / 1e6
+            t.add_row(name, m["from"] if m["from"] != name else "", *(
+                "-" if v is None else f"{v:.3f}" for v in
+                (params, lat, f.get("latency_p90_s"), lat / first if lat and first else None,
+                 peak)))
         out_console.print(t)
+        # Rows of one architecture at different sizes (e.g. an ONNX file exported at tiny
+        # hyper-parameters next to the full model) must not read as a speed comparison.
+        by_source: dict[str, dict[str, dict]] = {}
+        for name, r in results.items():
+            by_source.setdefault(str(r["model"]["from"]), {})[name] = r["model"]["hparams"]
+        for source, hps in by_source.items():
+            if len({json.dumps(h, sort_keys=True) for h in hps.values()}) > 1:
+                keys = sorted({k for h in hps.values() for k in h
+                               if len({json.dumps(x.get(k)) for x in hps.values()}) > 1})
+                out_console.print(f"note: the {source} rows differ in hyper-parameters "
+                                  f"({', '.join(keys)}): " + "; ".join(
+                                      f"{n}: " + ", ".join(f"{k}={h.get(k)}" for k in keys)
+                                      for n, h in hps.items()))
