@@ -129,9 +129,10 @@ class DSRNet(nn.Module):
                          depth_ref_down: torch.Tensor | None = None,
                          ref_down: torch.Tensor | None = None
                          ) -> tuple[torch.Tensor, dict[str, Any]]:
-        """SR plus auxiliaries: "rgb_feats"/"depth_feats" (LR encoder features per level)
-        and, with depth_source="predicted", "depth_lr"/"depth_ref_down" (U-Net output in
-        depth_scale_m units, on the padded grids). `ref_down` = `downsample_reference(ref)`
+        """SR plus auxiliaries: "rgb_feats"/"depth_feats" (LR encoder features per level),
+        "match" (the matching's index and score maps) and, with depth_source="predicted",
+        "depth_lr"/"depth_ref_down" (U-Net output in depth_scale_m units, on the padded
+        grids). `ref_down` = `downsample_reference(ref)`
         when given (an exported graph gets it from outside); computed here otherwise."""
         h, w = lr.shape[-2:]
         if min(h, w) < self.block or min(ref.shape[-2:]) < SCALE * self.block:
@@ -159,6 +160,7 @@ class DSRNet(nn.Module):
             lr_feats = self.fusion(lr_feats, aux["depth_feats"])
             rd_feats = self.fusion(rd_feats, self.depth_encoder(d_rd, levels=1))
         m = match(lr_feats[0], rd_feats[0], self.block, self.pool, self.slack)
+        aux["match"] = m  # the patch matches (tests compare them across runtimes)
         bags = make_bags(m.index, rd_size)
         # Transfer the Ref levels right after encoding Ref and drop each map once used, so the
         # x4-size Ref features are freed before the decoder runs (LR 448x320 fits in 12 GB).
