@@ -59,13 +59,13 @@ def upscale_args(backend: Any, lr_size: Sequence[int]) -> tuple[Any, ...]:
 
 
 def build_model(spec: Any, hp: Mapping[str, Any],
-           device: str | torch.device = "cpu") -> torch.nn.Module:
+                device: str | torch.device = "cpu") -> torch.nn.Module:
     torch.manual_seed(0)
     return spec.build(**dict(hp)).to(device).eval()
 
 
 def model_inputs(spec: Any, model: torch.nn.Module, lr_size: Sequence[int],
-            device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
+                 device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
     """LR [+ Ref `scale`x] [+ depth of LR and Ref↓ at LR size], fixed seed."""
     g = torch.Generator().manual_seed(0)
     h, w = lr_size
@@ -91,7 +91,7 @@ def describe_model(name: str, overrides: Mapping[str, Any] | None = None) -> dic
     from sr_backends import BACKENDS
 
     spec = timeable_spec(name)
-    source, hp = name, merged_hparams(spec, overrides) if spec.kind == "learned" else {}
+    source, hp = name, merged_hparams(spec, overrides)
     if spec.kind == "file":
         source, hp = spec.source.get("backend"), dict(spec.source.get("hparams") or {})
         if source not in BACKENDS or BACKENDS.get(source).kind != "learned":

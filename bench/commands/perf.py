@@ -10,7 +10,6 @@ fixed forwards with random weights and write nothing: they take `--json`, and
 from __future__ import annotations
 
 import json
-
 import shlex
 import sys
 from pathlib import Path
