@@ -205,6 +205,32 @@ def test_distill_smoke_end_to_end_and_kill_9_resume(tmp_path):
     assert math.isfinite(json.loads(ev.stdout)["backends"]["dsrnet-d"]["psnr_y"])
 
 
+@pytest.mark.slow
+def test_distill_under_torchrun_trains_the_teacher_once_then_the_student(tmp_path):
+    """Two CPU ranks: the teacher (no weights yet) is trained with DDP, then the student.
+    Rank 1 must not go on before rank 0 has published the teacher: it would train the
+    teacher again alone and both ranks would hang (seen before the fix)."""
+    import json
+
+    cache = tmp_path / "cache"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "bench.cli", "distill", "--student", "dsrnet-s", *SMOKE]
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "SEWER_BENCH_CACHE": str(cache),
+                                  "OMP_NUM_THREADS": "1"})
+    except subprocess.TimeoutExpired:
+        pytest.fail("bench distill under torchrun did not finish in 300 s (ranks hung)")
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout)  # rank 0 reports
+    assert result["backend"] == "dsrnet-d" and Path(result["weights"]).is_file()
+    weights = cache / "weights"
+    assert len(list(weights.glob("dsrnet-plus-*.safetensors"))) == 1  # trained once
+    assert len(list(weights.glob("dsrnet-plus-*-train"))) == 1
+    meta = json.loads(Path(result["weights"]).with_suffix(".json").read_text())
+    assert meta["train_config"]["teacher"]["backend"] == "dsrnet-plus"
+
+
 @pytest.mark.parametrize("args, message", [
     (["distill", "--student", "edsr"], "no distilled backend uses it as student"),
     (["distill", "--teacher", "dsrnet-pluss"], "Did you mean"),

@@ -89,8 +89,10 @@ def _train_locked(backend, cfg: BenchConfig, cache: Cache, device: str, stem: Pa
                       train_config(backend, cfg, device, cache), work,
                       resume=(work / "last.pt").exists(), progress=progress,
                       stop_after=stop_after, data_fingerprint=data.fingerprint())
-    if (stop_after is not None and result.stopped_early) or not is_main_process():
+    if stop_after is not None and result.stopped_early:
         return work
+    if not is_main_process():  # rank 0 publishes; a rank that went on before it did would
+        return _wait_published(stem.with_suffix(".safetensors"))  # train the key again
     # Sidecar first, weights last: a reader trusts the weights file only, so it never sees
     # weights without their sidecar.
     for suffix in (".json", ".safetensors"):
@@ -111,6 +113,25 @@ def ensure_weights(backends, cfg: BenchConfig, cache: Cache, device: str,
             log(f"[bold]{b.name}[/] has no trained weights for this profile/data yet: {how} "
                 f"({cfg.sr.train.iterations} iterations, cached for next time)")
             train_backend(b, cfg, cache, device, progress=progress)
+
+
+def _wait_published(weights: Path, timeout_s: float = 600.0) -> Path:
+    """Under torchrun: wait until rank 0 has published `weights` (it copies them right after
+    training). Otherwise a following step of the same command (a distillation after its
+    teacher's training) would find no weights on this rank, start that training again alone
+    and hang in its collectives while rank 0 runs the next one."""
+    import time
+
+    from bench.errors import BenchError
+
+    deadline = time.monotonic() + timeout_s
+    while not weights.exists():
+        if time.monotonic() > deadline:
+            raise BenchError(f"rank {os.environ.get('RANK')}: rank 0 did not publish {weights} "
+                             f"within {timeout_s:.0f} s; under torchrun on several machines "
+                             "the cache must be one shared folder (cache_dir)")
+        time.sleep(0.2)
+    return weights
 
 
 def is_main_process() -> bool:
