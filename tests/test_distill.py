@@ -215,10 +215,14 @@ def test_distill_under_torchrun_trains_the_teacher_once_then_the_student(tmp_pat
     cache = tmp_path / "cache"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
            "2", "-m", "bench.cli", "distill", "--student", "dsrnet-s", *SMOKE]
+    env = {**os.environ, "SEWER_BENCH_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    # 2 ranks train other weights than 1: without saying so, nothing is trained
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert refused.returncode != 0 and "add --set sr.train.world_size=2" in refused.stderr
+    assert not list((cache / "weights").glob("*.safetensors"))
     try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "SEWER_BENCH_CACHE": str(cache),
-                                  "OMP_NUM_THREADS": "1"})
+        run = subprocess.run(cmd + ["--set", "sr.train.world_size=2"], capture_output=True,
+                             text=True, timeout=300, env=env)
     except subprocess.TimeoutExpired:
         pytest.fail("bench distill under torchrun did not finish in 300 s (ranks hung)")
     assert run.returncode == 0, run.stderr[-3000:]

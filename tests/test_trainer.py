@@ -285,7 +285,7 @@ def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     res = train_sr(TINY, make_samples(4), make_samples(1, prefix="v"),
-                   cfg(iterations=4, val_every=2), Path(out), progress=False)
+                   cfg(iterations=4, val_every=2, world_size=world), Path(out), progress=False)
     torch.save(res.model.state_dict(), Path(out) / f"rank{rank}.pt")
 
 
@@ -303,6 +303,31 @@ def test_ddp_two_cpu_ranks_agree(tmp_path):
     assert any(not torch.equal(a[k], init[k]) for k in a)  # it did train
     assert (tmp_path / "last.pt").exists() and (tmp_path / "best.safetensors").exists()
     assert not (tmp_path / "rank1").exists()
+
+
+def test_world_size_keys_weights_apart_and_must_match_the_ranks(tmp_path):
+    """N ranks draw N x batch_size patches per step: other weights, so another key; a
+    training whose ranks differ from sr.train.world_size is refused, and a 1-rank key is the
+    one weights had before the field existed."""
+    from bench.training.config import SRTrainSettings
+
+    one, two = SRTrainSettings(), SRTrainSettings(world_size=2)
+    assert "world_size" not in one.identity_json()  # old keys stay valid
+    assert one.identity_json() != two.identity_json()
+    with pytest.raises(ConfigError, match=r"1 process\(es\) train together but "
+                                          r"sr.train.world_size=2; add --set "
+                                          r"sr.train.world_size=1"):
+        train_sr(TINY, make_samples(2), make_samples(1, prefix="v"), cfg(world_size=2),
+                 tmp_path, progress=False)
+    assert not (tmp_path / "last.pt").exists()
+    # a checkpoint from before the field existed resumes as 1 rank, and only as 1 rank
+    from bench.training.checkpoint import check_resume_config
+
+    saved = cfg().model_dump(mode="json")
+    del saved["world_size"]
+    check_resume_config(saved, cfg())
+    with pytest.raises(ConfigError, match="differs from the checkpoint's in 'world_size'"):
+        check_resume_config(saved, cfg(world_size=2))
 
 
 def test_registered_backend_trains_and_loads_as_learned_backend(tmp_path):

@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         """Train an SR backend (L1, Adam, cosine, random patches with flips/rotations, best
         checkpoint on the validation split). The weights become the backend `bench run` and
         `bench eval-sr` use by name. Several GPUs: `torchrun --nproc_per_node N -m bench.cli
-        train-sr ...`."""
+        train-sr ... --set sr.train.world_size=N` (N ranks train other weights: keyed apart)."""
         from bench.backends import resolve_backends
         from bench.cache import Cache, cache_root
         from bench.datasets import DATASETS
@@ -122,7 +122,8 @@ def register(app: typer.Typer) -> None:
         """Distil a frozen teacher into a student: L1(S, HR) + λ_kd·L1(S, T) + λ_ad·L_ad
         (attention feature distillation over the encoder levels), λ from `sr.distill`
         (1, 0.5, 0.1). Same trainer as train-sr (budget `sr.train`, best on validation,
-        resume, AMP on CUDA, torchrun). The result is the distilled backend (dsrnet-d),
+        resume, AMP on CUDA, torchrun with `sr.train.world_size`). The result is the distilled
+        backend (dsrnet-d),
         usable by name everywhere."""
         from bench.backends import resolve_backends
         from bench.cache import Cache, cache_root

@@ -29,6 +29,10 @@ def atomic_save(obj: Any, path: Path) -> None:
 
 def check_resume_config(saved: dict[str, Any], cfg: SRTrainConfig) -> None:
     now = cfg.model_dump(mode="json")
+    # A checkpoint written before a field existed was trained with that field's default.
+    fields = type(cfg).model_fields
+    saved = {**{k: now[k] for k, f in fields.items() if k not in saved and not f.is_required()
+                and getattr(cfg, k) == f.get_default(call_default_factory=True)}, **saved}
     diff = sorted(k for k in set(saved) | set(now)
                   if k not in RESUMABLE_FIELDS and saved.get(k) != now.get(k))
     if diff:

@@ -2,7 +2,9 @@
 
 Budgets are in iterations (optimizer steps), not epochs: SR training samples random patches,
 so an "epoch" has no natural meaning, and the cosine schedule is defined over iterations.
-`batch_size` is per process; under `torchrun` the effective batch is batch_size x world size.
+`batch_size` is per process; under `torchrun` the effective batch is batch_size x world size,
+so `world_size` (the number of ranks) is a setting of its own: part of the weights' identity,
+and checked against the ranks torchrun actually started.
 
 Patches (`patch_size`, in LR pixels; the HR patch is the `scale`x region):
 - SISR models: random crops of the LR/HR pair.
@@ -62,6 +64,9 @@ class SRTrainSettings(BaseModel):
     n_val: int = Field(8, ge=1, description="frames of a generated SR dataset's val split")
     seed: int | None = Field(None, description="training seed (init, patches, noise); null = "
                                                "data.seed")
+    world_size: int = Field(1, ge=1, description="processes that train together (torchrun "
+                                                 "ranks, all nodes); each draws its own "
+                                                 "batch_size patches per step")
 
     def training_fields(self) -> dict[str, Any]:
         """What the trainer sees (the data sizes are the dataset's business; the seed is
@@ -69,9 +74,12 @@ class SRTrainSettings(BaseModel):
         return self.model_dump(exclude={"n_train", "n_val", "seed"})
 
     def identity_json(self) -> str:
-        """These settings as part of a weights key; an unset seed is left out, so the keys of
-        weights trained before the field existed stay valid."""
-        return self.model_dump_json(exclude={"seed"} if self.seed is None else None)
+        """These settings as part of a weights key. An unset seed and a single process are
+        left out, so the keys of weights trained before those fields existed stay valid; N
+        ranks see N x the patches per step, so their weights get keys of their own."""
+        exclude = ({"seed"} if self.seed is None else set()) | \
+            ({"world_size"} if self.world_size == 1 else set())
+        return self.model_dump_json(exclude=exclude or None)
 
 
 class DistillSettings(BaseModel):

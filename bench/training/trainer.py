@@ -207,6 +207,11 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
            progress: bool, stop_after: int | None, data_fp: str | None,
            dinfo: ddp.DistInfo) -> TrainResult:
     rank, world, device = dinfo.rank, dinfo.world_size, dinfo.device
+    if world != cfg.world_size:  # N ranks train other weights than one: keyed apart
+        raise ConfigError(f"train-sr: {world} process(es) train together but "
+                          f"sr.train.world_size={cfg.world_size}; add --set "
+                          f"sr.train.world_size={world} (and use the same setting where the "
+                          "weights are used, e.g. bench run, so it finds them)")
     main = rank == 0
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path = out_dir / "last.pt"
