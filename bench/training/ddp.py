@@ -6,6 +6,7 @@ otherwise it is a no-op, so the same trainer code serves one CPU, one GPU and se
 """
 from __future__ import annotations
 
+import atexit
 import os
 from typing import NamedTuple
 
@@ -14,8 +15,8 @@ import torch.distributed as dist
 
 from bench.errors import ConfigError
 
-# True only when *we* created the process group, so cleanup() never tears down a group that
-# a caller (e.g. a larger program) owns.
+# True only when *we* created the process group, so we never tear down a group that a caller
+# (e.g. a larger program) owns.
 _owns_group = False
 
 
@@ -63,6 +64,7 @@ def setup_distributed(device: str = "auto") -> DistInfo:
         dist.init_process_group(backend=backend, rank=int(os.environ.get("RANK", "0")),
                                 world_size=world)
         _owns_group = True
+        atexit.register(_destroy_owned_group)
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev)
 
 
@@ -85,8 +87,15 @@ def barrier() -> None:
 
 
 def cleanup() -> None:
-    """Leave the process group if setup_distributed created it."""
+    """End of one training. The process group we created stays until the process exits: one
+    command may train twice (`bench distill`: the teacher, then the student), and a second
+    init_process_group in the same torchrun workers reads the first group's rendezvous keys
+    still in torchrun's store and hangs (4 of 5 runs, seen). Joining once and reusing the
+    group avoids that; `setup_distributed` finds it initialised."""
+
+
+def _destroy_owned_group() -> None:
     global _owns_group
-    if _owns_group and dist.is_initialized():
+    if _owns_group and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
     _owns_group = False

@@ -135,5 +135,5 @@ def _wait_published(weights: Path, timeout_s: float = 600.0) -> Path:
 
 
 def is_main_process() -> bool:
-    """Rank 0 under torchrun (the process group is already torn down when training returns)."""
+    """Rank 0 under torchrun, from the environment (also before and between trainings)."""
     return int(os.environ.get("RANK", "0")) == 0
