@@ -89,9 +89,9 @@ def barrier() -> None:
 def cleanup() -> None:
     """End of one training. The process group we created stays until the process exits: one
     command may train twice (`bench distill`: the teacher, then the student), and a second
-    init_process_group in the same torchrun workers reads the first group's rendezvous keys
-    still in torchrun's store and hangs (4 of 5 runs, seen). Joining once and reusing the
-    group avoids that; `setup_distributed` finds it initialised."""
+    init_process_group in the same torchrun workers hung in 4 of 5 runs here (torchrun's
+    store still holds the first group's keys, the likely cause). Joining once and reusing
+    the group: 6 of 6 finished; `setup_distributed` finds it initialised."""
 
 
 def _destroy_owned_group() -> None:
