@@ -216,17 +216,27 @@ def test_distill_under_torchrun_trains_the_teacher_once_then_the_student(tmp_pat
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
            "2", "-m", "bench.cli", "distill", "--student", "dsrnet-s", *SMOKE]
     env = {**os.environ, "SEWER_BENCH_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+
+    def torchrun(*extra: str) -> tuple[int, str, str]:
+        """torchrun and its workers in a session of their own, all killed if they hang."""
+        proc = subprocess.Popen(cmd + list(extra), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env,
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            pytest.fail("bench distill under torchrun did not finish in 300 s (ranks hung)")
+        return proc.returncode, out, err
+
     # 2 ranks train other weights than 1: without saying so, nothing is trained
-    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert refused.returncode != 0 and "add --set sr.train.world_size=2" in refused.stderr
+    code, _, err = torchrun()
+    assert code != 0 and "add --set sr.train.world_size=2" in err
     assert not list((cache / "weights").glob("*.safetensors"))
-    try:
-        run = subprocess.run(cmd + ["--set", "sr.train.world_size=2"], capture_output=True,
-                             text=True, timeout=300, env=env)
-    except subprocess.TimeoutExpired:
-        pytest.fail("bench distill under torchrun did not finish in 300 s (ranks hung)")
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout)  # rank 0 reports
+    code, out, err = torchrun("--set", "sr.train.world_size=2")
+    assert code == 0, err[-3000:]
+    result = json.loads(out)  # rank 0 reports
     assert result["backend"] == "dsrnet-d" and Path(result["weights"]).is_file()
     weights = cache / "weights"
     assert len(list(weights.glob("dsrnet-plus-*.safetensors"))) == 1  # trained once
