@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    from bench_cli import backend_from_weights
+
     from bench import atomic
     from bench.backends import depth_for, make_lr, ref_policy_for
     from bench.config import load_config
@@ -38,8 +40,6 @@ def main(argv: list[str] | None = None) -> dict:
     from bench.degrade import to_tensor, to_uint8
     from bench.metrics.image_quality import quality_row
     from bench.references import reference_image
-    from sr_backends import BACKENDS
-    from sr_backends.weights import read_meta
 
     torch.set_num_threads(args.threads)
     cfg = load_config("quick", overrides=[f"sr.eval.n_test={args.n_test}"])
@@ -50,11 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
     policy = ref_policy_for(samples, cfg)
     rows = []
     for w in args.weights:
-        meta = read_meta(w)
-        name = meta["backend"]
-        spec = BACKENDS.get(name)
-        overrides = {k: v for k, v in meta["hparams"].items() if spec.hparams.get(k) != v}
-        backend = spec.create(name, weights=w, hparams=overrides)
+        backend, overrides = backend_from_weights(w)
+        name = backend.name
         quality: dict[str, list[dict]] = {"fp32": [], "bf16": []}
         max_abs = 0.0
         for sample in samples:

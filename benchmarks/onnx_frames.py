@@ -31,18 +31,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from test_export import _max_abs_on_frames, _pytorch_noise_sensitivity
 
+    from bench_cli import backend_from_weights
+
     from bench import atomic
     from bench.export import export_backend
-    from sr_backends import BACKENDS
-    from sr_backends.weights import read_meta
 
     rows = []
     for w in args.weights:
-        meta = read_meta(w)
-        name = meta["backend"]
-        spec = BACKENDS.get(name)
-        overrides = {k: v for k, v in meta["hparams"].items() if spec.hparams.get(k) != v}
-        backend = spec.create(name, weights=w, hparams=overrides)
+        backend, overrides = backend_from_weights(w)
+        name = backend.name
         with tempfile.TemporaryDirectory() as tmp:
             export_backend(backend, Path(tmp) / "m.onnx")
             diffs = _max_abs_on_frames(backend, Path(tmp) / "m.onnx")
