@@ -87,7 +87,6 @@ def register(app: typer.Typer) -> None:
         `bench eval-sr` use by name. Several GPUs: `torchrun --nproc_per_node N -m bench.cli
         train-sr ... --set sr.train.world_size=N` (N ranks train other weights: keyed apart)."""
         from bench.backends import resolve_backends
-        from bench.cache import Cache, cache_root
         from bench.datasets import DATASETS
 
         DATASETS.check(dataset)
@@ -100,12 +99,7 @@ def register(app: typer.Typer) -> None:
         if resolved.spec.distill is not None:
             raise BenchError(f"backend {backend!r} is distilled from a teacher: "
                              f"{resolved.train_command()}")
-        if resolved.weights_file is not None:
-            raise BenchError(f"sr.weights.{backend} names a weights file: train-sr trains "
-                             "from scratch into the cache; remove that entry")
-        device = resolve_device(cfg.device)
-        cache = Cache(cache_root(cfg.cache_dir))
-        work = _work_dir(resolved, cache, resume, fresh)
+        device, cache, work = _training_setup(resolved, cfg, resume, fresh, "train-sr")
         log(f"training {backend} on {dataset} ({cfg.sr.train.iterations} iterations, profile "
             f"{cfg.profile}, device {device}); logs: {work / 'log.csv'}")
         _train_and_report(resolved, cfg, cache, device, work, fresh, as_json)
@@ -126,7 +120,6 @@ def register(app: typer.Typer) -> None:
         backend (dsrnet-d),
         usable by name everywhere."""
         from bench.backends import resolve_backends
-        from bench.cache import Cache, cache_root
         from bench.training.harness import ensure_weights
         from sr_backends import BACKENDS
 
@@ -141,18 +134,24 @@ def register(app: typer.Typer) -> None:
         direct = {"sr.distill.teacher": teacher} if teacher else {}
         cfg = build_config(config, sets, profile, out, **direct)
         (resolved,) = resolve_backends(distilled[:1], cfg)
-        if resolved.weights_file is not None:
-            raise BenchError(f"sr.weights.{resolved.name} names a weights file: distill trains "
-                             "into the cache; remove that entry")
-        device = resolve_device(cfg.device)
-        cache = Cache(cache_root(cfg.cache_dir))
-        work = _work_dir(resolved, cache, resume, fresh)
+        device, cache, work = _training_setup(resolved, cfg, resume, fresh, "distill")
         ensure_weights([resolved.teacher], cfg, cache, device, progress=show_progress(not as_json))
         log(f"distilling {resolved.teacher.name} -> {resolved.name} (student {student}; λ_rec "
             f"{cfg.sr.distill.lambda_rec}, λ_kd {cfg.sr.distill.lambda_kd}, λ_ad "
             f"{cfg.sr.distill.lambda_ad}; {cfg.sr.train.iterations} iterations, profile "
             f"{cfg.profile}, device {device}); logs: {work / 'log.csv'}")
         _train_and_report(resolved, cfg, cache, device, work, fresh, as_json)
+
+
+def _training_setup(resolved, cfg, resume: bool, fresh: bool, command: str):
+    """(device, cache, training folder) for `command` training `resolved` into the cache."""
+    from bench.cache import Cache, cache_root
+
+    if resolved.weights_file is not None:
+        raise BenchError(f"sr.weights.{resolved.name} names a weights file: {command} trains "
+                         "from scratch into the cache; remove that entry")
+    cache = Cache(cache_root(cfg.cache_dir))
+    return resolve_device(cfg.device), cache, _work_dir(resolved, cache, resume, fresh)
 
 
 def _work_dir(resolved, cache, resume: bool, fresh: bool) -> Path:
