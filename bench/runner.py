@@ -118,7 +118,15 @@ def write_manifest(cfg: BenchConfig, store: ResultStore, plan: Plan) -> None:
                                 "dataset_fingerprint": plan.dataset_fingerprint,
                                 "device_type": plan.device.split(":")[0],
                                 "threads": plan.threads,
-                                "config_fingerprint": plan.cfg.fingerprint()})
+                                "config_fingerprint": plan.cfg.fingerprint(),
+                                "model_labels": _model_labels(cfg, plan.task)})
+
+
+def _model_labels(cfg: BenchConfig, task: str) -> dict[str, str]:
+    """model -> the network its size preset builds (TaskModel.describe), for honest titles."""
+    from tasks import TASK_MODELS
+
+    return {m: TASK_MODELS.get(f"{task}/{m}").describe(cfg.task.size) for m in cfg.task.models}
 
 
 def run_task(cfg: BenchConfig, device: str, progress: bool = True,

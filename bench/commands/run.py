@@ -21,8 +21,54 @@ def _find_run(run: Path, out: Path | None) -> Path:
                      f"(looked in {run} and {(out or Path('results/runs')) / run})")
 
 
-def print_tables(run_dir: Path, as_json: bool = False) -> dict:
-    """Regenerate and show the Δ tables of a run from its stored rows alone."""
+def _model_labels(manifest: dict, task: str, models: list[str]) -> dict[str, str]:
+    """model -> what ran (TaskModel.describe of the run's size preset); from the manifest,
+    else from the model classes (older runs)."""
+    labels = dict(manifest.get("model_labels") or {})
+    size = manifest.get("config", {}).get("task", {}).get("size")
+    missing = [m for m in models if m not in labels]
+    if missing and size:
+        from tasks import TASK_MODELS
+
+        for m in missing:
+            try:
+                labels[m] = TASK_MODELS.get(f"{task}/{m}").describe(size)
+            except (KeyError, ValueError, ImportError):
+                pass
+    return labels
+
+
+def resampled_states(store, task: str, classes: list[str], settings) -> dict:
+    """model -> bench.stats Resampled of the run's stored evaluation states (empty when the
+    run stored none): the replays come from the task's Evaluator (tasks.EVALUATORS)."""
+    from bench.stats.intervals import NotPaired, Resampled
+    from tasks import EVALUATORS
+
+    by_model: dict[str, dict[int, dict]] = {}
+    evaluator = None
+    for key, state in store.states():
+        if key["task"] != task:
+            continue
+        evaluator = evaluator or EVALUATORS.get(task)
+        by_model.setdefault(key["model"], {}).setdefault(key["seed"], {})[key["variant"]] = \
+            evaluator.replay(state, classes)
+    try:
+        return {m: Resampled(r, settings) for m, r in by_model.items()}
+    except NotPaired as exc:
+        raise BenchError(f"{store.run_dir}: {exc}") from None
+
+
+def stats_settings(manifest: dict):
+    """The run's `stats.*` (defaults for runs made before the section existed)."""
+    from bench.stats.bootstrap import Settings
+
+    given = manifest.get("config", {}).get("stats") or {}
+    return Settings(**{k: given[k] for k in ("bootstrap", "level", "seed") if k in given})
+
+
+def print_tables(run_dir: Path, as_json: bool = False, settings=None) -> dict:
+    """Regenerate and show the Δ tables of a run — values and intervals — from its stored
+    rows and evaluation states alone (no model, no image)."""
     from bench.report.delta import (delta_tables, legend, rich_tables, table_json, title_of,
                                     write_tables)
     from bench.store import ResultStore
@@ -34,24 +80,34 @@ def print_tables(run_dir: Path, as_json: bool = False) -> dict:
     from tasks import TASKS
 
     spec = TASKS.get(task)
+    settings = settings or stats_settings(manifest)
+    classes = manifest.get("classes") or []
+    resampled = resampled_states(store, task, classes, settings) if classes else {}
+    models = manifest.get("config", {}).get("task", {}).get("models")
+    labels = _model_labels(manifest, task, sorted(set(frame["model"])) if len(frame) else [])
     tables = []
     for metric in spec.table_metrics:
-        tables += delta_tables(frame, task, metric, classes=manifest.get("classes"),
-                               backends=manifest.get("backends"),
-                               models=manifest.get("config", {}).get("task", {}).get("models"),
-                               summary_rows=spec.summary_rows)
+        tables += delta_tables(frame, task, metric, classes=classes or None,
+                               backends=manifest.get("backends"), models=models,
+                               summary_rows=spec.summary_rows, resampled=resampled,
+                               labels=labels)
     if not tables:
         raise BenchError(f"{run_dir}: no {task} rows stored yet (is the run finished?)")
-    written = write_tables(tables, run_dir / "tables", task, manifest.get("dataset", "?"))
+    dataset = manifest.get("dataset", "?")
+    profile = manifest.get("config", {}).get("profile", "")
+    n_test = manifest.get("config", {}).get("data", {}).get("n_test")
+    titles = [title_of(t, task, dataset, profile,
+                       t.intervals.n_images if t.intervals else n_test) for t in tables]
+    written = write_tables(tables, run_dir / "tables", task, dataset, titles)
     result = {"run": store.run_id, "tables": {}, "files": [str(p) for p in written]}
-    for t in tables:
-        result["tables"][t.model if len(spec.table_metrics) == 1 else f"{t.model}/{t.metric}"] = table_json(t)
+    for t, title in zip(tables, titles):
+        result["tables"][t.model if len(spec.table_metrics) == 1 else f"{t.model}/{t.metric}"] = \
+            {**table_json(t), "title": title}
         if as_json:
             continue
-        title = title_of(t, task, manifest.get("dataset", "?"))
         for rt in rich_tables(t, title, out_console.width):
             out_console.print(rt)
-        out_console.print(legend(t) + "\n", highlight=False)
+        out_console.print(legend(t) + "\n", highlight=False, markup=False)
     return result
 
 
