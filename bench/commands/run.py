@@ -219,26 +219,34 @@ def register(app: typer.Typer) -> None:
     @app.command("check")
     def check(
         run: RunOpt,
-        baseline: Annotated[Path, typer.Option("--baseline", help="Baseline CSV (task, model, variant, cls, metric, value).")],
-        tolerance: Annotated[float, typer.Option(help="Allowed absolute drop, in the units the tables print (IoU in %: 2 = two points).")] = 0.0,
+        baseline: Annotated[Path, typer.Option("--baseline", help="Baseline CSV (task, model, variant, cls, metric, value, lo, hi + its selection).")],
+        tolerance: Annotated[str, typer.Option(metavar="NUMBER|auto", help="Allowed absolute drop, in the units the tables print (IoU in %: 2 = two points); auto = outside the baseline's interval (docs/uncertainty.md).")] = "0",
         rel_tolerance: Annotated[float, typer.Option(help="Allowed relative drop (fraction of the baseline).")] = 0.0,
-        write_baseline: Annotated[bool, typer.Option("--write-baseline", help="Write the run's metrics to --baseline instead of checking.")] = False,
+        write_baseline: Annotated[bool, typer.Option("--write-baseline", help="Write the run's metrics, intervals and selection to --baseline instead of checking.")] = False,
         out: OutOpt = None, as_json: JsonOpt = False,
     ) -> None:
-        """Fail (exit 1) when any metric regresses past the tolerance vs a committed baseline."""
-        from bench.report.check import check as compare, read_baseline, write_baseline as write
+        """Fail (exit 1) when any metric regresses past the tolerance vs a committed baseline
+        of the same selection (another selection: exit 2)."""
+        from bench.report.check import (check as compare, check_selection, parse_tolerance,
+                                        read_baseline, selection_of, write_baseline as write)
         from bench.store import ResultStore
 
-        frame = ResultStore(_find_run(run, out)).load()
+        tol = parse_tolerance(tolerance)
+        store = ResultStore(_find_run(run, out))
+        manifest = store.manifest()
+        frame = store.load()
+        task = manifest.get("task", "segmentation")
         if write_baseline:
-            n = write(frame, baseline)
+            n = write(frame, baseline, selection_of(manifest), _bounds(store, manifest, frame))
             out_console.print(f"wrote {n} baseline entries to {baseline}")
             return
-        report = compare(frame, read_baseline(baseline), tolerance, rel_tolerance)
+        base = read_baseline(baseline)
+        check_selection(base, baseline, selection_of(manifest), task)
+        report = compare(frame, base, tol, rel_tolerance)
         findings = report.findings
         if as_json:
             emit_json({"ok": report.ok, "compared": report.compared, "units": report.units,
-                       "findings": [f.describe() for f in findings]})
+                       "tolerance": tol, "findings": [f.describe() for f in findings]})
         else:
             for f in findings:
                 out_console.print(f"[red]{f.describe()}[/]", highlight=False)
@@ -247,3 +255,25 @@ def register(app: typer.Typer) -> None:
                 out_console.print("[green]ok[/]: no metric regressed past the tolerance")
         if findings:
             raise typer.Exit(1)
+
+
+def _bounds(store, manifest: dict, frame) -> dict:
+    """(task, model, variant, cls, metric) -> (lo, hi) of the seed mean, store units, from
+    the run's stored evaluation states (empty without states)."""
+    from bench.stats.bootstrap import percentile_interval
+
+    task, classes = manifest.get("task", "segmentation"), manifest.get("classes") or []
+    settings = stats_settings(manifest)
+    out = {}
+    for model, res in (resampled_states(store, task, classes, settings) if classes else {}).items():
+        sub = frame[frame["model"] == model]
+        for variant in sorted(set(sub["variant"])):
+            keys = sorted({(str(c), str(m)) for c, m in zip(sub[sub["variant"] == variant]["cls"],
+                                                            sub[sub["variant"] == variant]["metric"])})
+            x = res.variant(variant, keys)
+            if x is None:
+                continue
+            lo, hi = percentile_interval(x, settings.level)
+            for (c, m), a, b in zip(keys, lo, hi):
+                out[(task, str(model), variant, c, m)] = (float(a), float(b))
+    return out
