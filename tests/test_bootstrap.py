@@ -151,7 +151,9 @@ def _table(run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 def _files(run_dir: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((run_dir / "tables").iterdir())}
+    """The tables a reader sees (a killed writer's '.tmp-*' is never one of them)."""
+    return {p.name: p.read_bytes() for p in sorted((run_dir / "tables").iterdir())
+            if not p.name.startswith(".")}
 
 
 def test_intervals_from_the_store_equal_the_printed_ones_and_survive_a_copy(tmp_path):
@@ -186,18 +188,27 @@ def test_kill_while_intervals_are_computed_then_rerun_is_identical(tmp_path):
     ref = _table(run_dir, "--json")
     assert ref.returncode == 0, ref.stderr
     expected = _files(run_dir)
-    shutil.rmtree(run_dir / "tables")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "table", "--run", str(run_dir),
-                             "--json"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    time.sleep(2.5)  # import + resampling: killed while computing (or writing) the tables
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    again = _table(run_dir, "--json")
-    assert again.returncode == 0, again.stderr
-    assert _files(run_dir) == expected
-    assert json.loads(again.stdout)["tables"] == json.loads(ref.stdout)["tables"]
+    killed = 0
+    # at the 2nd atomic write (intervals computed, tables half written), then at a few times
+    # while the process imports, resamples and writes
+    for delay, env_extra in ((None, {"SEWER_BENCH_KILL_AT_WRITE": "2"}), (0.8, {}), (1.6, {}),
+                             (2.4, {})):
+        shutil.rmtree(run_dir / "tables", ignore_errors=True)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **env_extra}
+        proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "table", "--run",
+                                 str(run_dir), "--json"], env=env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        if delay is not None:
+            time.sleep(delay)
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+        killed += proc.wait() == -signal.SIGKILL
+        again = _table(run_dir, "--json")
+        assert again.returncode == 0, again.stderr
+        assert _files(run_dir) == expected
+        assert json.loads(again.stdout)["tables"] == json.loads(ref.stdout)["tables"]
+    assert killed >= 1
 
 
 def test_bad_stats_settings_are_one_line_exit_2(tmp_path):
