@@ -58,6 +58,12 @@ def resampled_states(store, task: str, classes: list[str], settings) -> dict:
         raise BenchError(f"{store.run_dir}: {exc}") from None
 
 
+def _manifest_of(run_dir: Path) -> dict:
+    from bench.store import ResultStore
+
+    return ResultStore(run_dir).manifest()
+
+
 def stats_settings(manifest: dict):
     """The run's `stats.*` (defaults for runs made before the section existed)."""
     from bench.stats.bootstrap import Settings
@@ -186,7 +192,10 @@ def register(app: typer.Typer) -> None:
             log(f"  {m}: {TASK_MODELS.get(f'{cfg.task.name}/{m}').describe(cfg.task.size)}")
         summary = execute(plan, store, progress_bars=show_progress(not as_json))
         finish(plan, store)
-        result = print_tables(store.run_dir, as_json=as_json)
+        from bench.stats.bootstrap import Settings
+
+        result = print_tables(store.run_dir, as_json=as_json,  # this command's stats.*
+                              settings=Settings(**cfg.stats.model_dump()))
         result.update({"summary": {"cells_total": summary.cells_total,
                                    "cells_computed": summary.cells_computed,
                                    "seconds": round(summary.seconds, 1), "cache": summary.cache,
@@ -208,9 +217,28 @@ def register(app: typer.Typer) -> None:
             f"regenerate: bench table --run {store.run_dir}")
 
     @app.command("table")
-    def table(run: RunOpt, out: OutOpt = None, as_json: JsonOpt = False) -> None:
-        """Regenerate a run's Δ tables (rich, Markdown, CSV, LaTeX) from the store alone."""
-        result = print_tables(_find_run(run, out), as_json=as_json)
+    def table(
+        run: RunOpt, out: OutOpt = None, as_json: JsonOpt = False,
+        bootstrap: Annotated[Optional[int], typer.Option(metavar="B", help="Bootstrap resamples (default: the run's stats.bootstrap).")] = None,
+        level: Annotated[Optional[float], typer.Option(metavar="LEVEL", help="Interval level in (0, 1) (default: the run's stats.level).")] = None,
+        stats_seed: Annotated[Optional[int], typer.Option(metavar="SEED", help="Resampling seed (default: the run's stats.seed).")] = None,
+    ) -> None:
+        """Regenerate a run's Δ tables (rich, Markdown, CSV, LaTeX) and their bootstrap
+        intervals from the store alone (no model, no image)."""
+        import dataclasses
+
+        run_dir = _find_run(run, out)
+        settings = stats_settings(_manifest_of(run_dir))
+        given = {k: v for k, v in (("bootstrap", bootstrap), ("level", level),
+                                   ("seed", stats_seed)) if v is not None}
+        if bootstrap is not None and bootstrap <= 0:
+            raise BenchError(f"--bootstrap {bootstrap}: expected an integer > 0")
+        if level is not None and not 0 < level < 1:
+            raise BenchError(f"--level {level}: expected a number in (0, 1)")
+        if stats_seed is not None and stats_seed < 0:
+            raise BenchError(f"--stats-seed {stats_seed}: expected an integer >= 0")
+        result = print_tables(run_dir, as_json=as_json,
+                              settings=dataclasses.replace(settings, **given))
         if as_json:
             emit_json(result)
         else:
