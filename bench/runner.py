@@ -107,7 +107,9 @@ def open_and_plan(cfg: BenchConfig, device: str, fresh: bool = False
     return store, plan
 
 
-def write_manifest(cfg: BenchConfig, store: ResultStore, plan: Plan) -> None:
+def write_manifest(cfg: BenchConfig, store: ResultStore, plan: Plan,
+                   labels: dict[str, str] | None = None) -> None:
+    """`labels`: model -> what ran (TaskModel.describe), for the tables' titles."""
     if (store.run_dir / "manifest.json").exists():
         return
     store.write_manifest(cfg.model_dump(mode="json"), device=plan.device,
@@ -119,14 +121,8 @@ def write_manifest(cfg: BenchConfig, store: ResultStore, plan: Plan) -> None:
                                 "device_type": plan.device.split(":")[0],
                                 "threads": plan.threads,
                                 "config_fingerprint": plan.cfg.fingerprint(),
-                                "model_labels": _model_labels(cfg, plan.task)})
+                                "model_labels": labels or {}})
 
-
-def _model_labels(cfg: BenchConfig, task: str) -> dict[str, str]:
-    """model -> the network its size preset builds (TaskModel.describe), for honest titles."""
-    from tasks import TASK_MODELS
-
-    return {m: TASK_MODELS.get(f"{task}/{m}").describe(cfg.task.size) for m in cfg.task.models}
 
 
 def run_task(cfg: BenchConfig, device: str, progress: bool = True,

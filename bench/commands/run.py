@@ -21,20 +21,28 @@ def _find_run(run: Path, out: Path | None) -> Path:
                      f"(looked in {run} and {(out or Path('results/runs')) / run})")
 
 
-def _model_labels(manifest: dict, task: str, models: list[str]) -> dict[str, str]:
-    """model -> what ran (TaskModel.describe of the run's size preset); from the manifest,
-    else from the model classes (older runs)."""
-    labels = dict(manifest.get("model_labels") or {})
-    size = manifest.get("config", {}).get("task", {}).get("size")
-    missing = [m for m in models if m not in labels]
-    if missing and size:
-        from tasks import TASK_MODELS
+def model_labels(task_cfg: dict, task: str, models: list[str]) -> dict[str, str]:
+    """model -> the network it builds (TaskModel.describe of its effective size preset: a
+    per-model `size` option overrides task.size, as in fit_config)."""
+    from tasks import TASK_MODELS, TASKS
 
-        for m in missing:
-            try:
-                labels[m] = TASK_MODELS.get(f"{task}/{m}").describe(size)
-            except (KeyError, ValueError, ImportError):
-                pass
+    spec, out = TASKS.get(task), {}
+    for m in models:
+        options = {**spec.model_options.get(m, {}), **(task_cfg.get("model_options") or {}).get(m, {})}
+        size = options.get("size", task_cfg.get("size"))
+        try:
+            out[m] = TASK_MODELS.get(f"{task}/{m}").describe(size)
+        except (KeyError, ValueError, ImportError):
+            pass
+    return out
+
+
+def _model_labels(manifest: dict, task: str, models: list[str]) -> dict[str, str]:
+    """From the manifest (written by the run), else described now (older runs)."""
+    labels = dict(manifest.get("model_labels") or {})
+    missing = [m for m in models if m not in labels]
+    if missing:
+        labels.update(model_labels(manifest.get("config", {}).get("task", {}), task, missing))
     return labels
 
 
@@ -183,13 +191,14 @@ def register(app: typer.Typer) -> None:
             else:
                 _print_plan(info)
             return
-        write_manifest(cfg, store, plan)
+        labels = model_labels(cfg.task.model_dump(mode="json"), cfg.task.name, cfg.task.models)
+        write_manifest(cfg, store, plan, labels)
         log(f"run {store.run_id}: {spec.name} on {cfg.data.dataset}, profile {cfg.profile}, "
             f"device {device}, {plan.threads} thread(s), backends {', '.join(cfg.sr.backends)}, "
             f"protocol {cfg.task.protocol}, executor {cfg.executor.name}; "
             f"{len(plan.todo)}/{plan.cells_total} cells to compute")
         for m in cfg.task.models:
-            log(f"  {m}: {TASK_MODELS.get(f'{cfg.task.name}/{m}').describe(cfg.task.size)}")
+            log(f"  {m}: {labels.get(m, '?')}")
         summary = execute(plan, store, progress_bars=show_progress(not as_json))
         finish(plan, store)
         from bench.stats.bootstrap import Settings
