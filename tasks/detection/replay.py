@@ -119,19 +119,30 @@ class _Class:
 
 
 def _interpolated(tpc: np.ndarray, fpc: np.ndarray, npig: np.ndarray) -> np.ndarray:
-    """COCOeval.accumulate's precision at REC_THRS from cumulative TP/FP (b, T, D) -> (b, 2)."""
+    """COCOeval.accumulate's precision at REC_THRS from cumulative TP/FP (b, T, D) -> (b, 2).
+
+    `searchsorted(rc, thr, "left")` for every row at once, exactly: rc = tp / npig with tp
+    integer-valued, so rc >= thr <=> tp >= k, k = the smallest integer with k / npig >= thr
+    (found with the same float division); the first index with tp >= k is one searchsorted
+    over all rows, keyed row * (max tp + 2) + tp (integers, exact in float64)."""
     rc = tpc / npig
     pr = tpc / (fpc + tpc + np.spacing(1))
     env = np.maximum.accumulate(pr[..., ::-1], axis=-1)[..., ::-1]
     b, t, d = rc.shape
-    q = np.zeros((b, t, len(REC_THRS)))
-    for i in range(b):
-        for j in range(t):
-            if d == 0:
-                continue
-            inds = np.searchsorted(rc[i, j], REC_THRS, side="left")
-            ok = inds < d
-            q[i, j, ok] = env[i, j, inds[ok]]
+    if d == 0:
+        return np.zeros((b, 2))
+    n = npig.reshape(b, 1)                                              # (b, 1)
+    k = np.ceil(REC_THRS[None, :] * n)                                  # (b, R) candidates
+    k = np.where((k - 1 >= 0) & ((k - 1) / n >= REC_THRS), k - 1, k)
+    k = np.where(k / n < REC_THRS, k + 1, k)
+    big = float(tpc.max()) + 2.0
+    rows = np.arange(b * t, dtype=np.float64).reshape(b, t, 1)
+    keys = (rows * big + tpc).ravel()
+    want = rows * big + np.minimum(k, big - 1)[:, None, :]              # (b, T, R)
+    inds = np.searchsorted(keys, want.ravel(), side="left").reshape(b, t, -1) \
+        - (np.arange(b * t) * d).reshape(b, t, 1)
+    ok = inds < d
+    q = np.where(ok, np.take_along_axis(env, np.minimum(inds, d - 1), axis=2), 0.0)
     return np.stack([q[:, 0].mean(axis=1), q.reshape(b, -1).mean(axis=1)], axis=1)
 
 
