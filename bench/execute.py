@@ -65,16 +65,15 @@ def model_settings(plan: Plan, group: Group) -> dict[str, str]:
 
 
 def _sr_fingerprint(plan: Plan, group: Group, ctx: VariantContext) -> str | None:
-    if not group.trained_on.startswith("SR:"):
+    if not group.trained_on.is_sr:
         return None
-    return ctx.backend(group.trained_on[3:]).fingerprint()
+    return ctx.backend(group.trained_on.backend).fingerprint()
 
 
 def group_state(plan: Plan, group: Group, cache: Cache) -> str:
     """"cached" | "will be trained" — for the dry run."""
-    if group.trained_on.startswith("SR:"):
-        backend = plan.backends[group.trained_on[3:]]
-        if not backend.has_weights(cache):
+    if group.trained_on.is_sr:
+        if not group.trained_on.resolved.has_weights(cache):
             return "will be trained (after its SR backend)"
     ctx = _context(plan, cache)
     key = task_model_key(plan, group, fit_config(plan, group), _sr_fingerprint(plan, group, ctx),
@@ -152,9 +151,8 @@ def run_group(plan: Plan, group: Group, progress=None) -> tuple[list[tuple[str, 
             progress(f"evaluate {group.model} on {cell.evaluated_on}", 0, 1, "")
         metrics = model.evaluate(VariantImages(test, cell.evaluated_on, ctx), Targets(test),
                                  plan.classes)
-        ref = plan.policy if (cell.evaluated_on.startswith("SR:") and
-                              plan.backends[cell.evaluated_on[3:]].needs_reference) else ""
-        rows = [Row(plan.run_id, plan.dataset, plan.task, group.model, cell.evaluated_on,
+        ref = plan.policy if cell.evaluated_on.needs_reference else ""
+        rows = [Row(plan.run_id, plan.dataset, plan.task, group.model, cell.evaluated_on.label,
                     m.cls, m.metric, m.value, group.seed, plan.cfg.task.protocol, ref,
                     m.higher_is_better) for m in metrics]
         results.append((cell.id, rows))

@@ -18,6 +18,7 @@ from bench.backends import ResolvedBackend, ref_policy_for, resolve_backends, sr
 from bench.cache import Cache, key_of
 from bench.config import BenchConfig
 from bench.store import ResultStore, cell_id
+from bench.variants import HR, LR, Variant
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,8 @@ class Cell:
     id: str
     model: str
     seed: int
-    trained_on: str
-    evaluated_on: str
+    trained_on: Variant
+    evaluated_on: Variant
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Group:
 
     model: str
     seed: int
-    trained_on: str
+    trained_on: Variant
     cells: tuple[Cell, ...]
 
     @property
@@ -57,7 +58,7 @@ class Plan:
     threads: int
     cache_root: str
     backends: dict[str, ResolvedBackend]
-    variants: list[str]
+    variants: list[Variant]
     cells_total: int = 0
     done: list[Cell] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
@@ -68,8 +69,8 @@ class Plan:
 
     def sr_to_train(self, cache: Cache) -> list[str]:
         """Learned backends that a group to do needs and that have no weights yet."""
-        needed = {v[3:] for g in self.groups for v in
-                  [g.trained_on, *(c.evaluated_on for c in g.cells)] if v.startswith("SR:")}
+        needed = {v.backend for g in self.groups for v in
+                  [g.trained_on, *(c.evaluated_on for c in g.cells)] if v.is_sr}
         return [n for n in self.backends if n in needed and not self.backends[n].has_weights(cache)]
 
 
@@ -137,8 +138,8 @@ def make_plan(cfg: BenchConfig, store: ResultStore, device: str, threads: int,
     inputs = inputs or open_inputs(cfg, device, threads)
     dataset, fingerprint = inputs.dataset, inputs.fingerprint
     test = dataset.split("test")
-    variants = ["HR", "LR"] + [f"SR:{b}" for b in cfg.sr.backends]
     backends = {b.name: b for b in resolve_backends(cfg.sr.backends, cfg)}
+    variants = [HR, LR] + [Variant.sr(b) for b in backends.values()]
     policy = ref_policy_for(test, cfg)
     plan = Plan(cfg, store.run_id, task, dataset.name, fingerprint, list(dataset.classes),
                 policy, sr_context(fingerprint, cfg, policy), device, threads, cache_root,
@@ -147,9 +148,9 @@ def make_plan(cfg: BenchConfig, store: ResultStore, device: str, threads: int,
     per_variant = cfg.task.protocol == "train-per-variant"
     for model in cfg.task.models:
         for seed in cfg.seeds:
-            for trained_on in (variants if per_variant else ["HR"]):
+            for trained_on in (variants if per_variant else [HR]):
                 evaluated = [trained_on] if per_variant else variants
-                cells = [Cell(cell_id(task, model, seed, trained_on, v), model, seed,
+                cells = [Cell(cell_id(task, model, seed, trained_on.label, v.label), model, seed,
                               trained_on, v) for v in evaluated]
                 plan.cells_total += len(cells)
                 plan.done += [c for c in cells if c.id in done]
@@ -175,8 +176,8 @@ def task_model_key(plan: Plan, group: Group, fit: Any, sr_fingerprint: str | Non
     construction settings (TaskSpec.model_settings, e.g. two-stage's merge rule), the data,
     the variant it was trained on (with the degradation and the SR backend's fingerprint when
     not HR) and the CPU thread count (results differ between 1 and 2 threads)."""
-    trained_on = group.trained_on
-    degradation = plan.cfg.degradation.fingerprint() if trained_on != "HR" else "-"
+    trained_on = group.trained_on.label
+    degradation = plan.cfg.degradation.fingerprint() if group.trained_on != HR else "-"
     # Only models with settings get the extra part: every other key stays as it was.
     extra = (json.dumps(settings, sort_keys=True),) if settings else ()
     return key_of(f"{plan.task}/{group.model}", fit, plan.dataset_fingerprint, trained_on,
@@ -192,16 +193,17 @@ def describe(plan: Plan, cache: Cache) -> dict[str, Any]:
     for g in plan.groups:
         state = group_state(plan, g, cache)
         settings = model_settings(plan, g)
-        groups.append({"model": g.model, "seed": g.seed, "trained_on": g.trained_on,
+        groups.append({"model": g.model, "seed": g.seed, "trained_on": g.trained_on.label,
                        "task_model": state, "fit": vars(fit_config(plan, g)),
                        **({"settings": settings} if settings else {}),
-                       "cells": [c.evaluated_on for c in g.cells]})
+                       "cells": [c.evaluated_on.label for c in g.cells]})
     return {
         "run": plan.run_id, "task": plan.task, "dataset": plan.dataset,
         "dataset_fingerprint": plan.dataset_fingerprint, "ref_policy": plan.policy,
         "cells_total": plan.cells_total, "cells_done": len(plan.done),
         "cells_todo": len(plan.todo),
-        "todo": [vars(c) for c in plan.todo], "groups": groups,
+        "todo": [{**vars(c), "trained_on": c.trained_on.label,
+                  "evaluated_on": c.evaluated_on.label} for c in plan.todo], "groups": groups,
         "sr_backends": {n: ("weights from " + str(b.weights_file) if b.weights_file else
                             "no weights needed" if not b.trained_by_harness else
                             "cached" if b.has_weights(cache) else "will be trained")
@@ -214,7 +216,8 @@ def _sr_output_state(plan: Plan, cache: Cache) -> dict[str, Any]:
     """Per SR variant a cell to do evaluates: outputs cached / to compute on the test split."""
     from bench.variants import VariantContext, sr_output_counts
 
-    needed = sorted({c.evaluated_on for c in plan.todo if c.evaluated_on.startswith("SR:")})
+    needed = sorted({c.evaluated_on for c in plan.todo if c.evaluated_on.is_sr},
+                    key=lambda v: v.label)
     if not needed:
         return {}
     test = open_task_dataset(plan.cfg).split("test")
@@ -222,9 +225,10 @@ def _sr_output_state(plan: Plan, cache: Cache) -> dict[str, Any]:
                          plan.backends)
     out: dict[str, Any] = {}
     for v in needed:
-        if not plan.backends[v[3:]].has_weights(cache):
-            out[v] = {"cached": 0, "to_compute": len(test), "note": "backend not trained yet"}
+        if not v.resolved.has_weights(cache):
+            out[v.label] = {"cached": 0, "to_compute": len(test),
+                            "note": "backend not trained yet"}
             continue
         hits = sr_output_counts(test, v, ctx)
-        out[v] = {"cached": hits, "to_compute": len(test) - hits}
+        out[v.label] = {"cached": hits, "to_compute": len(test) - hits}
     return out

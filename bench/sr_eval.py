@@ -17,6 +17,7 @@ from bench.cache import Cache
 from bench.config import BenchConfig
 from bench.metrics.image_quality import quality_row
 from bench.store import ResultStore, Row, cell_id
+from bench.variants import Variant
 
 QUALITY_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 
@@ -40,10 +41,11 @@ def evaluate_sr(cfg: BenchConfig, backends: list[ResolvedBackend], dataset, stor
             sr = upscale_cached(backend, sample, lr, policy, cache, context)
             per_image.append(quality_row(sr, sample.hr, scale))
         means = {m: float(np.mean([r[m] for r in per_image])) for m in QUALITY_METRICS}
-        rows = [Row(store.run_id, dataset.name, "sr", name, f"SR:{name}", "all", m, v,
+        label = Variant.sr(resolved).label
+        rows = [Row(store.run_id, dataset.name, "sr", name, label, "all", m, v,
                     ref_policy=policy if backend.needs_reference else "")
                 for m, v in means.items()]
-        rows.append(Row(store.run_id, dataset.name, "sr", name, f"SR:{name}", "all", "n_images",
+        rows.append(Row(store.run_id, dataset.name, "sr", name, label, "all", "n_images",
                         float(len(per_image))))
         store.append(cell, rows)
     return summarize(store.load(), [b.name for b in backends])
