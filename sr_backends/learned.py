@@ -10,13 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from bench.errors import BenchError
-from sr_backends.base import ArchSpec, SRBackend
+from sr_backends.interface import SRBackend
 from sr_backends.weights import jsonable, load_weights, tensor_file
+
+if TYPE_CHECKING:  # base.py makes LearnedBackends: importing it here would be a circle
+    from sr_backends.base import ArchSpec
 
 
 def default_weights_path(name: str, weights_dir: Path | str) -> Path:
@@ -136,7 +139,7 @@ def load_backend(name: str, weights: Path | str | None = None,
     from sr_backends import BACKENDS
 
     spec = BACKENDS.get(name)
-    if spec.kind == "learned" and weights is None and weights_dir is not None:
+    if spec.trainable and weights is None and weights_dir is not None:
         stem = default_weights_path(name, weights_dir)
         weights = stem if tensor_file(stem).is_file() else None
     return spec.create(name, weights=weights, device=device, tile=tile,
