@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bench.degrade_config import DegradationConfig
 from bench.errors import ConfigError
@@ -22,7 +22,21 @@ from bench.registry import did_you_mean
 from bench.training.config import DistillSettings, SRTrainSettings
 
 CONFIG_DIR = config_dir()
-PROFILES = ("smoke", "quick", "paper")
+DEFAULT_TASK = "segmentation"  # the one default; configs/defaults.yaml leaves task.name unset
+DEFAULT_PROFILE = "quick"
+
+
+def profile_names() -> list[str]:
+    """The profiles: one per configs/profiles/<name>.yaml (the folder is the one list)."""
+    return sorted(p.stem for p in (CONFIG_DIR / "profiles").glob("*.yaml"))
+
+
+def check_profile(name: object) -> str:
+    known = profile_names()
+    if name not in known:
+        raise ConfigError(f"unknown profile {name!r}.{did_you_mean(str(name), known)} "
+                          f"Known: {', '.join(known)}")
+    return str(name)
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:[0-9]+)?)$"
 
 
@@ -62,7 +76,7 @@ class SRConfig(_Strict):
 
 
 class TaskConfig(_Strict):
-    name: str = "segmentation"
+    name: str = DEFAULT_TASK
     models: list[str] = Field(default_factory=list, description="task models (the task's own list)")
     protocol: Literal["train-on-hr", "train-per-variant"] = "train-on-hr"
     size: Literal["tiny", "small", "full"] = "small"
@@ -86,7 +100,7 @@ class ExecutorConfig(_Strict):
 
 
 class BenchConfig(_Strict):
-    profile: Literal["smoke", "quick", "paper"] = "quick"
+    profile: str = Field(DEFAULT_PROFILE, description="a configs/profiles/<name>.yaml")
     seeds: list[int] = Field(default_factory=lambda: [0])
     device: str = Field("auto", pattern=DEVICE_PATTERN,
                         description="auto | cpu | cuda | cuda:N | mps")
@@ -98,6 +112,13 @@ class BenchConfig(_Strict):
     sr: SRConfig = Field(default_factory=SRConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        if value not in profile_names():
+            raise ValueError(f"expected one of {', '.join(profile_names())}")
+        return value
 
     def fingerprint(self, *, exclude: tuple[str, ...] = ("out", "device", "threads",
                                                          "executor")) -> str:
@@ -188,18 +209,15 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
 def _task_name(direct: dict[str, Any], overrides: list[dict[str, Any]], user: dict[str, Any],
                defaults: dict[str, Any]) -> str:
     """The task decides which configs/tasks/<task>.yaml joins the merge: later sources win."""
-    name = (defaults.get("task") or {}).get("name", "segmentation")
+    name = (defaults.get("task") or {}).get("name", DEFAULT_TASK)
     for layer in [user, *overrides]:
         task = layer.get("task")
         if isinstance(task, dict) and "name" in task:
             name = task["name"]
     name = direct.get("task.name") or name
-    from tasks import TASKS
+    from bench.resolved_task import check_task_name
 
-    if not isinstance(name, str) or name not in TASKS:
-        raise ConfigError(f"unknown task {name!r}.{did_you_mean(str(name), TASKS.names())} "
-                          f"Known: {', '.join(TASKS.names())}")
-    return name
+    return check_task_name(name)
 
 
 def load_config(profile: str | None = None, config_file: Path | None = None,
@@ -214,10 +232,7 @@ def load_config(profile: str | None = None, config_file: Path | None = None,
         if "profile" in over:  # chosen before the merge: a --set would be silently dropped
             raise ConfigError(f"--set {text}: the profile is chosen with --profile (or "
                               "'profile:' in the --config file)")
-    profile = profile or user.get("profile") or data.get("profile", "quick")
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}.{did_you_mean(str(profile), PROFILES)} "
-                          f"Known: {', '.join(PROFILES)}")
+    profile = check_profile(profile or user.get("profile") or data.get("profile", DEFAULT_PROFILE))
     task = _task_name(direct, parsed, user, data)
     task_file = _read_yaml(CONFIG_DIR / "tasks" / f"{task}.yaml")
     task_profiles = task_file.pop("profiles", {}) or {}
