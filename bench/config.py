@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bench.degrade_config import DegradationConfig
 from bench.errors import ConfigError
 from bench.paths import config_dir
-from bench.registry import did_you_mean
+from bench.registry import Registry, did_you_mean
 from bench.training.config import DistillSettings, SRTrainSettings
 
 CONFIG_DIR = config_dir()
@@ -88,15 +88,31 @@ class TaskConfig(_Strict):
         default_factory=dict, description="model name -> overrides of the fit settings above")
 
 
+# The one list of executors (bench/executors.py runs them): name -> its runner.
+EXECUTORS: Registry = Registry(
+    "executor",
+    {"local": "bench.executors:_run_local", "ray": "bench.executors:_run_ray"},
+    {"local": "units one after another in this process",
+     "ray": "each unit a Ray task (needs the optional extra .[ray])"},
+)
+
+
 class ExecutorConfig(_Strict):
     """Where groups of cells run. `ray` needs the optional extra `.[ray]`."""
 
-    name: Literal["local", "ray"] = "local"
+    name: str = Field("local", description="an executor of bench.config.EXECUTORS")
     address: str | None = Field(None, description="ray: 'auto', HOST:PORT, or null = start a "
                                                   "local cluster for this run")
     num_cpus: int = Field(0, ge=0, description="ray: CPUs per group (0 = the run's threads)")
     num_gpus: float = Field(0.0, ge=0, description="ray: GPUs per group")
     max_retries: int = Field(2, ge=0, description="ray: retries of a group whose worker died")
+
+    @field_validator("name")
+    @classmethod
+    def _known_executor(cls, value: str) -> str:
+        if value not in EXECUTORS:
+            raise ValueError(f"expected one of {', '.join(EXECUTORS.names())}")
+        return value
 
 
 class BenchConfig(_Strict):

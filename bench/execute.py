@@ -11,10 +11,10 @@ first use and cached).
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 from bench.cache import Cache
+from bench.faults import fault
 from bench.locks import key_lock
 from bench.plan import (Group, Plan, fit_config, model_settings, open_task_dataset,
                         task_model_key)
@@ -77,7 +77,7 @@ def run_group(plan: Plan, group: Group, progress=None) -> tuple[list[tuple[str, 
     Returns [(cell id, rows)] in the group's cell order and the cache counters. `progress`
     (optional) is called as progress(stage, step, total, text)."""
     _prepare_process(plan)
-    _fault_injection_group()
+    fault("group")  # test-only (bench/faults.py)
     cache = Cache(Path(plan.cache_root))
     dataset = open_task_dataset(plan.cfg)
     train, test = dataset.split("train"), dataset.split("test")
@@ -114,11 +114,3 @@ def run_group(plan: Plan, group: Group, progress=None) -> tuple[list[tuple[str, 
         results.append((cell.id, rows))
     return results, dict(cache.stats)
 
-
-def _fault_injection_group() -> None:
-    """Test hook: with SEWER_BENCH_KILL_GROUP_ONCE=<file>, the first group to start creates
-    <file> and kills its own process (SIGKILL), like a worker machine dying mid-group."""
-    marker = os.environ.get("SEWER_BENCH_KILL_GROUP_ONCE")
-    if marker and not os.path.exists(marker):
-        Path(marker).write_text(str(os.getpid()))
-        os.kill(os.getpid(), signal.SIGKILL)

@@ -193,11 +193,9 @@ def task_model_key(plan: Plan, group: Group, fit: Any, sr_fingerprint: str | Non
                   *extra)
 
 
-def fit_config(plan: Plan, group: Group) -> "FitConfig":
-    """The task's fit settings with the spec's and the config's per-model options applied
-    (the options that are the model's construction settings: `model_settings`)."""
-    from tasks.base import FitConfig
-
+def fit_config(plan: Plan, group: Group) -> Any:
+    """The task's fit settings (a tasks.base.FitConfig) with the spec's and the config's
+    per-model options applied (the ones that are construction settings: `model_settings`)."""
     t = plan.cfg.task
     settings = plan.task.model_settings(group.model)
     options = {**plan.task.model_options(group.model), **t.model_options.get(group.model, {})}
@@ -211,7 +209,7 @@ def fit_config(plan: Plan, group: Group) -> "FitConfig":
                           f" expected {', '.join([*base, *settings])}")
     model_settings(plan, group)  # a bad value fails with the keys, at planning
     fit = {k: v for k, v in options.items() if k not in settings}
-    return FitConfig(**{**base, **fit}, seed=group.seed, device=plan.device)
+    return plan.task.fit_config(**{**base, **fit}, seed=group.seed, device=plan.device)
 
 
 def model_settings(plan: Plan, group: Group) -> dict[str, str]:

@@ -49,6 +49,12 @@ class ResolvedTask:
     def model_settings(self, model: str) -> dict[str, tuple[str, ...]]:
         return dict(self.spec.model_settings.get(model, {}))
 
+    def fit_config(self, **settings: Any) -> Any:
+        """The task models' `FitConfig` (tasks/base.py) with `settings`."""
+        from tasks.base import FitConfig
+
+        return FitConfig(**settings)
+
 
 def task_spec(name: str) -> Any:
     """The `TaskSpec` of a stored run's task (its manifest names it)."""

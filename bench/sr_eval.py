@@ -15,11 +15,12 @@ from tqdm import tqdm
 from bench.backends import ResolvedBackend, make_lr, ref_policy_for, sr_context, upscale_cached
 from bench.cache import Cache
 from bench.config import BenchConfig
+from bench.metrics import names_in
 from bench.metrics.image_quality import quality_row
 from bench.store import ResultStore, Row, cell_id
 from bench.variants import Variant
 
-QUALITY_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
+QUALITY_METRICS = names_in("quality")  # from the metric catalogue
 
 
 def evaluate_sr(cfg: BenchConfig, backends: list[ResolvedBackend], dataset, store: ResultStore,
@@ -57,7 +58,7 @@ def summarize(frame: pd.DataFrame, backends: list[str] | None = None) -> pd.Data
     if backends is not None:
         sr = sr[sr["model"].isin(backends)]
     table = sr.pivot_table(index="model", columns="metric", values="value", aggfunc="mean")
-    cols = [c for c in (*QUALITY_METRICS, "n_images") if c in table.columns]
+    cols = [c for c in (*QUALITY_METRICS, *names_in("count")) if c in table.columns]
     table = table[cols]
     if "n_images" in table:
         table["n_images"] = table["n_images"].astype(int)

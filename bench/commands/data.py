@@ -27,7 +27,7 @@ def _listing(what: str) -> list[dict[str, object]]:
                                             for m in models_for(name))})
         return out
     if what == "metrics":
-        from bench.metrics import catalogue
+        from bench.catalogue import catalogue
 
         return [{"name": m.name, "unit": m.unit, "higher_is_better": m.higher_is_better,
                  "description": m.description} for m in catalogue().values()]

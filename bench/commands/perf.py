@@ -21,10 +21,11 @@ from rich.table import Table
 from bench.commands.common import (ConfigOpt, JsonOpt, OutOpt, ProfileOpt, SetOpt, build_config,
                                    emit_json, log, out_console, resolve_device)
 from bench.errors import BenchError
+from bench.metrics import names_in
 from bench.sizes import parse_size
 
-LATENCY_METRICS = ("latency_ms", "latency_q1_ms", "latency_q3_ms")
-STATIC_METRICS = ("params", "macs", "paper_gflops")
+LATENCY_METRICS = names_in("latency")  # from the metric catalogue
+STATIC_METRICS = names_in("cost")
 
 # Hidden on the perf commands: accepted only to answer with a clear error.
 _Unused = Annotated[Optional[str], typer.Option(hidden=True)]

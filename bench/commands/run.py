@@ -92,11 +92,15 @@ def register(app: typer.Typer) -> None:
         paper-style ΔLR/ΔSR/ΔHR table per class. Rerunning resumes; caches make reruns cheap."""
         from bench.cache import Cache
         from bench.dryrun import describe
+        from bench.registry import did_you_mean
         from bench.executors import execute
         from bench.runner import finish, open_and_plan, write_manifest
 
-        if executor is not None and executor not in ("local", "ray"):
-            raise BenchError(f"--executor {executor!r}: expected local or ray")
+        from bench.config import EXECUTORS
+
+        if executor is not None and executor not in EXECUTORS:
+            raise BenchError(f"--executor {executor!r}: expected "
+                             f"{' or '.join(EXECUTORS.names())}.{did_you_mean(executor, EXECUTORS)}")
         direct = {"task.name": task, "data.dataset": dataset,
                   "data.data_root": str(data_root) if data_root else None,
                   "sr.backends": backend, "task.models": model, "executor.name": executor,

@@ -102,7 +102,7 @@ def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str]
     """`summary_rows`: labels stored under `metric`, or (label, other metric) pairs for a row
     stored under its own metric (classification's ("F2-CIW", "f2_ciw")); such a metric must
     share the table metric's direction and display scale, so one sign and scale fit all rows."""
-    from bench.metrics import metric_info
+    from bench.catalogue import metric_info
 
     info = metric_info(metric)
     foreign = dict(r for r in summary_rows if not isinstance(r, str))
@@ -206,7 +206,7 @@ def legend(table: DeltaTable) -> str:
 
 
 def _higher(table: DeltaTable) -> bool:
-    from bench.metrics import metric_info
+    from bench.catalogue import metric_info
 
     return metric_info(table.metric).higher_is_better
 
