@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -18,8 +18,8 @@ from bench.errors import BenchError
 from sr_backends.interface import SRBackend
 from sr_backends.weights import jsonable, load_weights, tensor_file
 
-if TYPE_CHECKING:  # base.py makes LearnedBackends: importing it here would be a circle
-    from sr_backends.base import ArchSpec
+# `spec` below is a sr_backends.base.BackendSpec; base.py makes LearnedBackends, so importing
+# it here (even for typing) would close a circle.
 
 
 def default_weights_path(name: str, weights_dir: Path | str) -> Path:
@@ -33,7 +33,7 @@ def _check_image(t: torch.Tensor, what: str) -> None:
 
 
 class LearnedBackend(SRBackend):
-    def __init__(self, name: str, spec: ArchSpec, weights: Path | str | None = None,
+    def __init__(self, name: str, spec: Any, weights: Path | str | None = None,
                  device: str | torch.device = "cpu", tile: int | None = None, *,
                  allow_random: bool = False, hparams: dict[str, Any] | None = None,
                  tile_overlap: int = 8, seed: int = 0) -> None:
