@@ -26,7 +26,7 @@ from bench.config import BenchConfig
 from bench.datasets.base import Sample
 from bench.errors import BenchError, ConfigError
 from bench.references import reference_depth, reference_image, resolve_policy
-from bench.registry import did_you_mean
+from bench.registry import LookedUpOnce, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,9 @@ def resolve_backends(names: Sequence[str], cfg: BenchConfig,
     """Check the SR part of the config once and resolve every name (see module doc).
     `random_weights`: for uses that build models with random weights (`bench cost`, `bench
     perf backend`): no weights are looked up, so no training data is opened."""
-    from sr_backends import BACKENDS
+    from sr_backends import BACKENDS as registry
 
+    BACKENDS = LookedUpOnce(registry)  # each spec looked up once (onnx:FILE reads its file)
     for name in names:
         BACKENDS.check(name)
     if len(set(names)) != len(names):

@@ -52,3 +52,27 @@ def test_variant_labels_are_built_in_one_module():
                           "sr_backends"], cwd=ROOT, capture_output=True, text=True).stdout
     files = {line.split(":", 1)[0] for line in out.splitlines()}
     assert files <= {"bench/variants.py"}, out
+
+
+def test_resolution_looks_each_backend_up_once(monkeypatch):
+    """`bench cost` / `perf backend` / `export` / `run` resolve through resolve_backends, which
+    reads each spec once (an onnx:FILE spec reads its file to resolve)."""
+    from collections import Counter
+
+    from bench.backends import resolve_backends
+    from bench.config import BenchConfig
+
+    seen: Counter[str] = Counter()
+    real = type(BACKENDS).get
+
+    def counting(self, name):
+        seen[name] += 1
+        return real(self, name)
+
+    monkeypatch.setattr(type(BACKENDS), "get", counting)
+    cfg = BenchConfig()
+    resolved = resolve_backends(["bicubic", "edsr", "dsrnet-d"], cfg, random_weights=True)
+    assert [r.name for r in resolved] == ["bicubic", "edsr", "dsrnet-d"]
+    assert resolved[2].teacher is not None and resolved[2].teacher.name == "dsrnet-plus"
+    assert set(seen.values()) == {1}, seen
+    assert all(r.weights_key is None for r in resolved)  # random weights: no data opened
