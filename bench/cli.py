@@ -23,6 +23,7 @@ from bench.commands import perf as perf_cmds
 from bench.commands import reports as report_cmds
 from bench.commands import run as run_cmds
 from bench.commands import sr as sr_cmds
+from bench.commands import study as study_cmds
 from bench.errors import BenchError
 from bench.registry import UnknownNameError
 
@@ -49,6 +50,7 @@ perf_cmds.register(perf_app, app)  # also `bench cost`
 run_cmds.register(app)
 export_cmds.register(app)
 report_cmds.register(app, plot_app)
+study_cmds.register(app)
 
 
 @app.callback(invoke_without_command=True)

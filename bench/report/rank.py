@@ -96,6 +96,8 @@ def to_markdown(rows: list[RankAgreement], level: float = 0.95) -> str:
     lines = [head]
     for r in rows:
         interval = "—" if not np.isfinite(r.lo) else f"[{r.lo:+.2f}, {r.hi:+.2f}]"
-        lines.append(f"| {r.task} | {r.model} | {r.metric} | {r.n} | {r.tau:+.2f} | "
-                     f"{interval} | {r.pvalue:.3f} |")
+        tau = "—" if not np.isfinite(r.tau) else f"{r.tau:+.2f}"
+        pvalue = "—" if not np.isfinite(r.pvalue) else f"{r.pvalue:.3f}"
+        lines.append(f"| {r.task} | {r.model} | {r.metric} | {r.n} | {tau} | {interval} | "
+                     f"{pvalue} |")
     return "\n".join(lines)
