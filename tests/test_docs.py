@@ -125,3 +125,40 @@ def test_every_relative_link_resolves(page):
             broken.append(f"[{text}]({target}): no heading #{fragment} in "
                           f"{dest.relative_to(ROOT)}")
     assert not broken, f"{page.relative_to(ROOT)}:\n" + "\n".join(broken)
+
+
+# --------------------------------------------------------------------------- Python API
+def _tiny_store(root: Path) -> Path:
+    """A store with one segmentation run and one eval-sr run, written through ResultStore."""
+    from bench.store import ResultStore, Row
+
+    seg = ResultStore(root / "segmentation-synthsewer-pipe-0000000000")
+    seg.write_manifest({"profile": "smoke", "seeds": [0]}, device="cpu", command="bench run")
+    values = {"HR": 0.60, "LR": 0.40, "SR:edsr": 0.55}
+    seg.append("cell", [Row(seg.run_id, "synthsewer-pipe", "segmentation", "fcn", variant, cls,
+                            "iou", value + (0.01 if cls == "JO" else 0.0))
+                        for variant, value in values.items() for cls in ("JO", "IL", "Mean")])
+    sr = ResultStore(root / "eval-sr-0000000000")
+    sr.write_manifest({"profile": "smoke", "data": {"seed": 0}, "sr": {"eval": {"n_test": 2}},
+                       "degradation": {"scale": 4}}, device="cpu", command="bench eval-sr")
+    sr.append("cell", [Row(sr.run_id, "synthsewer-sr", "sr", "bicubic", "SR:bicubic", "all", m, v)
+                       for m, v in (("psnr_y", 30.0), ("ssim_y", 0.9), ("psnr_rgb", 29.0),
+                                    ("ssim_rgb", 0.88), ("n_images", 2.0))])
+    return seg.run_dir
+
+
+def test_readme_python_api_examples_run(tmp_path, capsys):
+    """The README's Python blocks run as written (paths pointed at a tiny store)."""
+    run_dir = _tiny_store(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert blocks, "README.md has no Python API example"
+    code = "\n".join(blocks).replace('"results/runs/<run-id>"', repr(str(run_dir)))
+    code = code.replace('"results/runs"', repr(str(tmp_path)))
+    code = code.replace('Path("results/', f'Path({str(ROOT)!r} + "/results/')
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    rows = namespace["rows"]
+    assert set(rows["task"]) == {"segmentation", "sr"} and "created" in rows.columns
+    out = capsys.readouterr().out
+    assert "fcn 1" in out and "'ΔSR(edsr)': '15.00'" in out  # 0.55 - 0.40 of Mean, in %
+    assert "SR leaderboard" in out and "bicubic" in out
