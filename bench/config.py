@@ -52,6 +52,9 @@ class SRConfig(_Strict):
     weights: dict[str, Path] = Field(default_factory=dict,
                                      description="backend name -> local weights file")
     ref_policy: Literal["auto", "adjacent", "self"] = "auto"
+    eval_ref_policy: Literal["auto", "adjacent", "self"] | None = Field(
+        None, description="reference policy at evaluation (null = ref_policy); the paper "
+                          "trained DSRNet with adjacent frames and ran it downstream with self")
     train: SRTrainSettings = Field(default_factory=SRTrainSettings)
     eval: SREvalConfig = Field(default_factory=SREvalConfig)
     distill: DistillSettings = Field(default_factory=DistillSettings)
