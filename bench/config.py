@@ -74,7 +74,7 @@ class TaskConfig(_Strict):
     lr: float = Field(1e-3, gt=0)
     image_size: int = Field(256, ge=16)
     mean_classes: Literal["all", "paper15"] = Field(
-        "all", description="classification Mean: every class (all) or the paper's 15 (no PB, OS)")
+        "all", description="classification Mean: every class (all) or the paper's 15 (Tables 7-9: no PB, OS)")
     model_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="model name -> overrides of the fit settings above")
 
