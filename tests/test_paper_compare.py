@@ -97,3 +97,20 @@ def test_errata_command(capsys):
     assert main(["paper-errata", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["errata"]
     assert any(r["table"] == 5 and r["row"] == "IN" and r["printed"] == "12.96" for r in rows)
+
+
+def test_classification_mean_uses_our_15_class_row_when_stored(tmp_path):
+    run = tmp_path / "cls"
+    (run / "rows").mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"run": "cls", "task": "classification",
+                                                   "classes": ["RB", "OB"], "seeds": [0]}))
+    rows = []
+    for variant, (rb, ob, mean, mean15) in {"LR": (0.2, 0.4, 0.30, 0.10),
+                                           "HR": (0.3, 0.5, 0.40, 0.50)}.items():
+        for cls, v in (("RB", rb), ("OB", ob), ("Mean", mean), ("Mean (15)", mean15)):
+            rows.append(["cls", "synthsewer-cls", "classification", "resnet101", variant, cls,
+                         "f1", v, 0, "train-on-hr", "", True])
+    pd.DataFrame(rows, columns=COLS).to_csv(run / "rows" / "cell.csv", index=False)
+    frame = compare(load_ours(run))
+    mean = frame[(frame["table"] == 8) & (frame["class"] == "Mean") & (frame["delta"] == "ΔLR")]
+    assert mean["ours"].tolist() == [pytest.approx(-40.0)]   # Mean (15): 10 - 50, not 30 - 40
