@@ -145,3 +145,21 @@ def test_mean_classes_config_key_is_validated():
     assert base.task.mean_classes == "all" and base.fingerprint() != cfg.fingerprint()
     with pytest.raises(ConfigError, match="mean_classes"):
         load_config("smoke", overrides=["task.mean_classes=paper17"])
+
+
+def test_from_counts_equals_the_score_path():
+    from tasks.classification.official import from_counts, summary_from_metrics
+
+    rng = np.random.default_rng(9)
+    scores, targets = _case(rng, 50, 17)
+    pred = scores >= 0.5
+    gt = targets == 1
+    pred = np.column_stack([pred, ~pred.any(1)])
+    gt = np.column_stack([gt, ~gt.any(1)])
+    tp, fp, fn = (pred & gt).sum(0), (pred & ~gt).sum(0), (~pred & gt).sum(0)
+    a, b = from_counts(tp, fp, fn, CODES), evaluation(scores, targets, CODES)
+    assert a.mf1 == b.mf1 and a.f2_ciw == b.f2_ciw and np.array_equal(a.f1, b.f1)
+    assert summary_from_metrics(a, CODES, "paper15") == summary_values(scores, targets, CODES,
+                                                                        "paper15")
+    with pytest.raises(ValueError, match="K \\+ 1"):
+        from_counts(tp[:-1], fp[:-1], fn[:-1], CODES)

@@ -82,12 +82,25 @@ def evaluation(scores: np.ndarray, targets: np.ndarray, classes: Sequence[str],
                weights: Mapping[str, float] | None = None,
                threshold: float = THRESHOLD) -> OfficialMetrics:
     """The official Sewer-ML metrics of one split: scores (N, K) in [0, 1], targets (N, K) 0/1."""
-    if weights is None:
-        from tasks.classification.metrics import CIW_WEIGHTS as weights
-    classes = tuple(classes)
     ng, np_raw, nc = _counts(scores, targets, threshold)
     if len(classes) != len(ng) - 1:
         raise ValueError(f"{len(ng) - 1} score columns but {len(classes)} class names")
+    return from_counts(nc, np_raw - nc, ng - nc, classes, weights)
+
+
+def from_counts(tp: Sequence[float], fp: Sequence[float], fn: Sequence[float],
+                classes: Sequence[str], weights: Mapping[str, float] | None = None
+                ) -> OfficialMetrics:
+    """The same from accumulated counts of K + 1 entries (the K classes, then the normal class),
+    e.g. an evaluator's per-image sufficient statistics summed over the split."""
+    if weights is None:
+        from tasks.classification.metrics import CIW_WEIGHTS as weights
+    classes = tuple(classes)
+    tp, fp, fn = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn))
+    if not len(tp) == len(fp) == len(fn) == len(classes) + 1:
+        raise ValueError(f"counts of {len(tp)}/{len(fp)}/{len(fn)} entries for {len(classes)} "
+                         "classes: expected K + 1 (the normal class last)")
+    ng, np_raw, nc = tp + fn, tp + fp, tp
     np_ = np.where(np_raw == 0, 1.0, np_raw)
     p, r = _ratio(nc, np_), _ratio(nc, ng)
     f1 = _zero_nan(_ratio(2 * p * r, p + r))
@@ -124,7 +137,12 @@ def summary_values(scores: np.ndarray, targets: np.ndarray, classes: Sequence[st
     """{(row label, metric): value} to report beside the per-class rows: `Mean` (over every
     class with a positive), `Mean (15)` when mean_classes = paper15 (f1, f2, precision, recall),
     and `MF1` (official, stored under metric f1 so the F1 table carries it)."""
-    m = evaluation(scores, targets, classes)
+    return summary_from_metrics(evaluation(scores, targets, classes), classes, mean_classes)
+
+
+def summary_from_metrics(m: OfficialMetrics, classes: Sequence[str],
+                         mean_classes: str = "all") -> dict[tuple[str, str], float]:
+    """summary_values() from already computed metrics (e.g. `from_counts`)."""
     present = m.ng[:-1] > 0
     p = _zero_nan(m.precision[:-1])
     r = _zero_nan(m.recall[:-1])
