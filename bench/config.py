@@ -213,6 +213,9 @@ def load_config(profile: str | None = None, config_file: Path | None = None,
     < configs/profiles/<profile>.yaml < the task file's `profiles.<profile>` < --config FILE
     < --set key=value < the command's own options."""
     data = _read_yaml(CONFIG_DIR / "defaults.yaml")
+    preset = CONFIG_DIR / "presets" / f"{config_file}.yaml" if config_file else None
+    if preset is not None and not Path(config_file).exists() and preset.is_file():
+        config_file = preset  # `--config paper-protocol` names a shipped preset
     user = _read_yaml(config_file) if config_file else {}
     parsed = [parse_override(text) for text in overrides]
     for text, over in zip(overrides, parsed):

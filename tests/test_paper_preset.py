@@ -79,3 +79,14 @@ def test_preset_runs_end_to_end_on_smoke(bench_json, tmp_path, monkeypatch):
 
     cmp = compare(load_ours(run_dir))
     assert set(cmp["ours_column"]) >= {"SR(dsrnet)", "SR(atd-light)"}
+
+
+def test_a_preset_is_named_by_its_name(tmp_path, monkeypatch):
+    by_name = load_config("smoke", Path("paper-protocol"))
+    assert by_name.sr.eval_ref_policy == "self" and by_name == load_config("smoke", PRESET)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("smoke", Path("paper-protocl"))
+    # a file of that name in the working folder wins over the preset
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "paper-protocol").write_text("seeds: [3]\n")
+    assert load_config("smoke", Path("paper-protocol")).seeds == [3]
