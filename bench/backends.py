@@ -208,7 +208,9 @@ def make_lr(sample: Sample, cfg: BenchConfig) -> np.ndarray:
 
 
 def ref_policy_for(samples: Sequence[Sample], cfg: BenchConfig) -> str:
-    return resolve_policy(cfg.sr.ref_policy, samples, f"dataset {cfg.data.dataset!r}")
+    """The evaluation policy: sr.eval_ref_policy, else sr.ref_policy (which also trains)."""
+    requested = cfg.sr.eval_ref_policy or cfg.sr.ref_policy
+    return resolve_policy(requested, samples, f"dataset {cfg.data.dataset!r}")
 
 
 def sr_context(dataset_fingerprint: str, cfg: BenchConfig, policy: str) -> str:

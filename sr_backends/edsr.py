@@ -117,7 +117,7 @@ EDSR_PAPER = ArchSpec(
     build=build_edsr,
     model_class=EDSR,
     hparams={"n_resblocks": 20, "n_feats": 64, "scale": 4, "res_scale": 1.0, "rgb_range": 255.0},
-    description="EDSR 20 res-blocks x 64 ch (the sewer paper's Table 2 configuration)",
+    description="EDSR 20 res-blocks x 64 ch (the size the sewer paper's Table 2 parameters imply)",
     tiny=_TINY,
     reference={"params": 1.81e6, "paper_gflops": 37.39},
 )
