@@ -143,6 +143,14 @@ def _check_weights(cfg: BenchConfig, names: Sequence[str], registry) -> None:
             raise ConfigError(f"sr.weights.{name}={path}: file not found")
 
 
+def check_backend_names(names: Sequence[str]) -> None:
+    """Each name is a registered backend (did-you-mean otherwise); nothing is built."""
+    from sr_backends import BACKENDS
+
+    for name in names:
+        BACKENDS.check(name)
+
+
 def resolve_backends(names: Sequence[str], cfg: BenchConfig,
                      random_weights: bool = False) -> list[ResolvedBackend]:
     """Check the SR part of the config once and resolve every name (see module doc).
@@ -224,7 +232,9 @@ def make_lr(sample: Sample, cfg: BenchConfig) -> np.ndarray:
 
 
 def ref_policy_for(samples: Sequence[Sample], cfg: BenchConfig) -> str:
-    return resolve_policy(cfg.sr.ref_policy, samples, f"dataset {cfg.data.dataset!r}")
+    """The evaluation policy: sr.eval_ref_policy, else sr.ref_policy (which also trains)."""
+    requested = cfg.sr.eval_ref_policy or cfg.sr.ref_policy
+    return resolve_policy(requested, samples, f"dataset {cfg.data.dataset!r}")
 
 
 def sr_context(dataset_fingerprint: str, cfg: BenchConfig, policy: str) -> str:

@@ -66,6 +66,9 @@ class SRConfig(_Strict):
     weights: dict[str, Path] = Field(default_factory=dict,
                                      description="backend name -> local weights file")
     ref_policy: Literal["auto", "adjacent", "self"] = "auto"
+    eval_ref_policy: Literal["auto", "adjacent", "self"] | None = Field(
+        None, description="reference policy at evaluation (null = ref_policy); the paper "
+                          "trained DSRNet with adjacent frames and ran it downstream with self")
     train: SRTrainSettings = Field(default_factory=SRTrainSettings)
     eval: SREvalConfig = Field(default_factory=SREvalConfig)
     distill: DistillSettings = Field(default_factory=DistillSettings)
@@ -84,6 +87,8 @@ class TaskConfig(_Strict):
     batch_size: int = Field(8, ge=2)
     lr: float = Field(1e-3, gt=0)
     image_size: int = Field(256, ge=16)
+    mean_classes: Literal["all", "paper15"] = Field(
+        "all", description="classification Mean: every class (all) or the paper's 15 (Tables 7-9: no PB, OS)")
     model_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="model name -> overrides of the fit settings above")
 
@@ -242,6 +247,9 @@ def load_config(profile: str | None = None, config_file: Path | None = None,
     < configs/profiles/<profile>.yaml < the task file's `profiles.<profile>` < --config FILE
     < --set key=value < the command's own options."""
     data = _read_yaml(CONFIG_DIR / "defaults.yaml")
+    preset = CONFIG_DIR / "presets" / f"{config_file}.yaml" if config_file else None
+    if preset is not None and not Path(config_file).exists() and preset.is_file():
+        config_file = preset  # `--config paper-protocol` names a shipped preset
     user = _read_yaml(config_file) if config_file else {}
     parsed = [parse_override(text) for text in overrides]
     for text, over in zip(overrides, parsed):

@@ -26,14 +26,15 @@ BACKENDS: Registry = Registry(
     },
     {
         "bicubic": "bicubic x4 interpolation (torch, a=-0.75), no learning",
-        "edsr": "EDSR 20 res-blocks x 64 ch (the sewer paper's Table 2 configuration)",
+        "edsr": "EDSR 20 res-blocks x 64 ch (the size the sewer paper's Table 2 parameters imply)",
         "edsr-baseline": "EDSR baseline, 16 res-blocks x 64 ch",
         "edsr-large": "EDSR full, 32 res-blocks x 256 ch, residual scaling 0.1",
         "rcan": "RCAN 10 residual groups x 20 RCAB, 64 ch, channel-attention reduction 16",
         "atd": "ATD (embed 210, depths 6x6, heads 6, window 16, category 256, tokens 128)",
         "atd-light": "ATD-light (embed 48, depths 6x4, heads 4, window 16, category 128, tokens 64)",
         "dsrnet": "DSRNet teacher: depth-guided RefSR, L_rec + L_dep + L_per + L_adv",
-        "dsrnet-plus": "DSRNet+ teacher trained with L_rec + L_dep only (the paper's best PSNR)",
+        "dsrnet-plus": "DSRNet+ teacher trained with L_rec + L_dep only (the paper's best PSNR, "
+                       "Table 2)",
         "dsrnet-s": "DSRNet-S student (2 residual blocks per encoder level, halved decoder), "
                     "L_rec + L_dep",
         "dsrnet-d": "DSRNet-D: DSRNet-S distilled from a frozen teacher (L_rec + L_kd + L_ad; "

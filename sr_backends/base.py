@@ -63,7 +63,7 @@ class BackendSpec:
     # run every registered spec in well under a second (empty: the tests use `hparams`).
     tiny: dict[str, Any] = field(default_factory=dict)
     # Published figures the full variant must reproduce: "params" (count) and/or
-    # "paper_gflops" (the paper's counter at LR 128x128); tests check what is present.
+    # "paper_gflops" (the paper's Table 2 counter at LR 128x128); tests check what is present.
     reference: dict[str, float] = field(default_factory=dict)
     # The constructor whose keyword arguments `sr.hparams.<name>` may also set (when `build`
     # only forwards **kwargs); None: only the keys of `hparams` (and build's own keywords).

@@ -57,8 +57,9 @@ DSRNET_S_SPEC = ArchSpec(
 )
 
 # DSRNet-D: the student's architecture, trained by distillation (distill.py) from a frozen
-# teacher. The default teacher is DSRNet+ (L_rec + L_dep: the paper's best-PSNR teacher; the
-# full `dsrnet` adds a GAN loss and, with a local VGG19 file, L_per — `sr.distill.teacher`).
+# teacher. The default teacher is DSRNet+ (L_rec + L_dep: best PSNR in the paper's Table 2;
+# which DSRNet the paper distilled from is not stated, so this default is ours; the full
+# `dsrnet` adds a GAN loss and, with a local VGG19 file, L_per — `sr.distill.teacher`).
 DSRNET_D_SPEC = ArchSpec(
     arch="dsrnet",
     build=build_dsrnet,
