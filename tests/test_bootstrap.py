@@ -167,7 +167,7 @@ def test_intervals_from_the_store_equal_the_printed_ones_and_survive_a_copy(tmp_
     store = ResultStore(run_dir)
     res = resampled_states(store, "segmentation", CLASSES, Settings())["fcn"]
     direct = table_intervals(res, ["JO", "IL", "Mean", "background"], "iou", {}, ["edsr"],
-                             1.0, 100.0)
+                             1.0, 100.0, {"edsr": "SR:edsr"})
     assert iv["lo"]["JO"]["ΔSR(edsr)"] == round(direct.lo.loc["JO", "ΔSR(edsr)"], 4)
     assert iv["hi"]["Mean"]["HR"] == round(direct.hi.loc["Mean", "HR"], 4)
     md = (run_dir / "tables" / "segmentation-fcn-iou.md").read_text()

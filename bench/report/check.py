@@ -150,7 +150,7 @@ def check(frame: pd.DataFrame, baseline: pd.DataFrame, tolerance: float | str = 
           rel_tolerance: float = 0.0) -> CheckReport:
     """Compare every baseline entry with the run's seed mean, in display units;
     tolerance "auto": outside the baseline's interval (columns lo, hi) on the worse side."""
-    from bench.metrics import metric_info
+    from bench.catalogue import metric_info
 
     means = run_means(frame.astype({"seed": int}) if "seed" in frame else frame)
     for col in KEY:

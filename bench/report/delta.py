@@ -32,6 +32,7 @@ import pandas as pd
 
 from bench import atomic
 from bench.stats.intervals import Resampled, TableIntervals, table_intervals
+from bench.variants import Variant, is_sr_label, sr_label
 
 
 @dataclass
@@ -116,7 +117,7 @@ def _same_as_lr(wide: pd.DataFrame, backends: list[str]) -> list[str]:
         return []
     same = []
     for b in backends:
-        sr = wide.get(f"SR:{b}")
+        sr = wide.get(sr_label(b))
         if sr is not None and sr.notna().all() and ((sr - wide["LR"]).abs() <= 1e-12).all():
             same.append(b)
     return same
@@ -137,7 +138,7 @@ def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str]
     share the table metric's direction and display scale, so one sign and scale fit all rows.
     `resampled` (model -> bench.stats Resampled of its stored states) adds intervals;
     `labels` (model -> what ran, TaskModel.describe) goes into the titles."""
-    from bench.metrics import metric_info
+    from bench.catalogue import metric_info
 
     info = metric_info(metric)
     foreign = dict(r for r in summary_rows if not isinstance(r, str))
@@ -155,7 +156,7 @@ def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str]
         return []
     sign = 1.0 if info.higher_is_better else -1.0
     if backends is None:
-        backends = sorted({v[3:] for v in rows["variant"] if v.startswith("SR:")})
+        backends = sorted({Variant.parse(v).backend for v in rows["variant"] if is_sr_label(v)})
     present = set(rows["cls"])
     order = [c for c in (classes or sorted(present - set(summary_rows))) if c in present]
     order += [c for c in summary_rows if c in present]
@@ -170,14 +171,14 @@ def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str]
         lr, hr = wide.get("LR"), wide.get("HR")
         per_seed["LR"] = lr
         for b in backends:
-            per_seed[f"SR({b})"] = wide.get(f"SR:{b}")
+            per_seed[f"SR({b})"] = wide.get(sr_label(b))
         per_seed["HR"] = hr
         per_seed["ΔLR"] = sign * (lr - hr) if lr is not None and hr is not None else np.nan
         for b in backends:
-            sr = wide.get(f"SR:{b}")
+            sr = wide.get(sr_label(b))
             per_seed[f"ΔSR({b})"] = sign * (sr - lr) if sr is not None and lr is not None else np.nan
         for b in backends:
-            sr = wide.get(f"SR:{b}")
+            sr = wide.get(sr_label(b))
             per_seed[f"ΔHR({b})"] = sign * (hr - sr) if sr is not None and hr is not None else np.nan
         per_seed = per_seed.astype(float) * info.display_scale
         grouped = per_seed.groupby(level="cls")
@@ -188,7 +189,7 @@ def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str]
         iv = None
         if resampled and model in resampled:
             iv = table_intervals(resampled[model], order, metric, foreign, backends, sign,
-                                 info.display_scale)
+                                 info.display_scale, {b: sr_label(b) for b in backends})
             replays = resampled[model]
             iv.instances, iv.instance_unit = replays.instances, replays.instance_unit
         tables.append(DeltaTable(str(model), metric, mean, std, n_seeds, backends, info.unit,

@@ -93,7 +93,7 @@ def legend(table: DeltaTable) -> str:
 
 
 def _higher(table: DeltaTable) -> bool:
-    from bench.metrics import metric_info
+    from bench.catalogue import metric_info
 
     return metric_info(table.metric).higher_is_better
 

@@ -96,10 +96,12 @@ class TableIntervals:
 
 
 def table_intervals(res: Resampled, rows: list[str], metric: str, foreign: dict[str, str],
-                    backends: list[str], sign: float, scale: float) -> TableIntervals:
+                    backends: list[str], sign: float, scale: float,
+                    sr_labels: dict[str, str] | None = None) -> TableIntervals:
+    """`sr_labels`: backend -> its variant label in the store (bench.variants.sr_label)."""
     keys = [(c, foreign.get(c, metric)) for c in rows]
     lr, hr = res.variant("LR", keys), res.variant("HR", keys)
-    sr = {b: res.variant(f"SR:{b}", keys) for b in backends}
+    sr = {b: res.variant((sr_labels or {}).get(b, b), keys) for b in backends}
     cols: dict[str, np.ndarray | None] = {"LR": lr}
     cols.update({f"SR({b})": sr[b] for b in backends})
     cols["HR"] = hr

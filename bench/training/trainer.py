@@ -105,7 +105,7 @@ def resolve_spec(spec_or_name: str | ArchSpec, label: str) -> tuple[str, ArchSpe
     else:
         from sr_backends import BACKENDS  # lazy: resolving a name imports the backend module
         name, spec = spec_or_name, BACKENDS.get(spec_or_name)
-    if spec.kind != "learned":
+    if not spec.trainable:
         raise ConfigError(f"train-sr: backend {name!r} has nothing to train "
                           f"(not a learned architecture)")
     return name, spec
