@@ -24,15 +24,18 @@ def _find_run(run: Path, out: Path | None) -> Path:
 
 def model_labels(task_cfg: dict, task: str, models: list[str]) -> dict[str, str]:
     """model -> the network it builds (TaskModel.describe of its effective size preset: a
-    per-model `size` option overrides task.size, as in fit_config)."""
-    from tasks import TASK_MODELS, TASKS
+    per-model `size` option overrides task.size, as in fit_config); {} for unknown names."""
+    from bench.resolved_task import resolve_task
 
-    spec, out = TASKS.get(task), {}
+    try:
+        resolved = resolve_task(task, list(models))
+    except BenchError:
+        return {}
+    out = {}
     for m in models:
-        options = {**spec.model_options.get(m, {}), **(task_cfg.get("model_options") or {}).get(m, {})}
-        size = options.get("size", task_cfg.get("size"))
+        options = {**resolved.model_options(m), **(task_cfg.get("model_options") or {}).get(m, {})}
         try:
-            out[m] = TASK_MODELS.get(f"{task}/{m}").describe(size)
+            out[m] = resolved.describe_model(m, options.get("size", task_cfg.get("size")))
         except (KeyError, ValueError, ImportError):
             pass
     return out
@@ -50,15 +53,15 @@ def _model_labels(manifest: dict, task: str, models: list[str]) -> dict[str, str
 def resampled_states(store, task: str, classes: list[str], settings) -> dict:
     """model -> bench.stats Resampled of the run's stored evaluation states (empty when the
     run stored none): the replays come from the task's Evaluator (tasks.EVALUATORS)."""
+    from bench.resolved_task import task_evaluator
     from bench.stats.intervals import NotPaired, Resampled
-    from tasks import EVALUATORS
 
     by_model: dict[str, dict[int, dict]] = {}
     evaluator = None
     for key, state in store.states():
         if key["task"] != task:
             continue
-        evaluator = evaluator or EVALUATORS.get(task)
+        evaluator = evaluator or task_evaluator(task)
         by_model.setdefault(key["model"], {}).setdefault(key["seed"], {})[key["variant"]] = \
             evaluator.replay(state, classes)
     try:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bench import atomic
-from bench.report.delta import MIN_GAP, NO_VALUE, NS, DeltaTable
+from bench.report.delta_table import MIN_GAP, NO_VALUE, NS, DeltaTable
 
 
 def _gap_text(value: float, lo: float = np.nan, hi: float = np.nan, compact: bool = False) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tasks.base import Evaluator, MetricRow
+from tasks.detection.coco import coco_index
 
 
 @dataclass
@@ -61,17 +62,6 @@ def _record(aid: int, iid: int, box: np.ndarray, label: int) -> dict:
             "area": w * h, "iscrowd": 0}
 
 
-def _coco(images: list[dict], anns: list[dict], num_classes: int):
-    from pycocotools.coco import COCO
-
-    coco = COCO()
-    coco.dataset = {"images": images, "annotations": anns,
-                    "categories": [{"id": k} for k in range(1, num_classes + 1)]}
-    with contextlib.redirect_stdout(io.StringIO()):  # "creating index..."
-        coco.createIndex()
-    return coco
-
-
 def coco_per_class_ap(images: list[dict], gts: list[dict], dets: list[dict],
                       num_classes: int) -> dict[int, tuple[float, float]]:
     from pycocotools.cocoeval import COCOeval
@@ -80,7 +70,7 @@ def coco_per_class_ap(images: list[dict], gts: list[dict], dets: list[dict],
     if not present:
         return {}
     # Built directly (not COCO.loadRes, which fails on an empty detection list).
-    ev = COCOeval(_coco(images, gts, num_classes), _coco(images, dets, num_classes), "bbox")
+    ev = COCOeval(coco_index(images, gts, num_classes), coco_index(images, dets, num_classes), "bbox")
     with contextlib.redirect_stdout(io.StringIO()):  # progress prints
         ev.evaluate()
         ev.accumulate()

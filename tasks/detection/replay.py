@@ -48,12 +48,12 @@ def _match(state: dict, num_classes: int):
     """COCOeval.evaluate on the stored images: its evalImgs and params (area range "all")."""
     from pycocotools.cocoeval import COCOeval
 
-    from tasks.detection.metrics import _coco
+    from tasks.detection.coco import coco_index
 
     images = [{"id": i + 1, "height": int(h), "width": int(w)}
               for i, (h, w) in enumerate(np.asarray(state["sizes"]).reshape(-1, 2))]
-    gt = _coco(images, _records(state, "gt", False), num_classes)
-    dt = _coco(images, _records(state, "dt", True), num_classes)
+    gt = coco_index(images, _records(state, "gt", False), num_classes)
+    dt = coco_index(images, _records(state, "dt", True), num_classes)
     ev = COCOeval(gt, dt, "bbox")
     ev.params.areaRng, ev.params.areaRngLbl = [ev.params.areaRng[0]], ["all"]
     with contextlib.redirect_stdout(io.StringIO()):
