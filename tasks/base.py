@@ -78,11 +78,16 @@ class TaskModel(ABC):
         """Per-class metrics plus the task's summary rows; streams over `images`."""
         return self.run_evaluator(images, targets, classes).compute()
 
-    @abstractmethod
     def run_evaluator(self, images: Sequence[np.ndarray], targets: Sequence[Target],
                       classes: list[str]) -> Evaluator:
         """Stream `images` through the model into the task's `Evaluator` and return it:
-        `.compute()` gives the rows, `.state()` the per-image sufficient statistics."""
+        `.compute()` gives the rows, `.state()` the per-image sufficient statistics.
+        A model that only implements `evaluate()` gets its rows without a state (its tables
+        then have no intervals)."""
+        if type(self).evaluate is TaskModel.evaluate:
+            raise NotImplementedError(f"{type(self).__name__} implements neither "
+                                      "run_evaluator() nor evaluate()")
+        return RowsOnly(self.evaluate(images, targets, classes))
 
     # --- one model directory format for every task model ---------------------------------
     # A model keeps its networks in `networks()`: {part: module}; part "" = one network whose
@@ -153,6 +158,19 @@ class Evaluator(ABC):
         return [str(i) for i in ids] if ids is not None else [str(start + j) for j in range(n)]
 
     image_ids: list[str]
+
+
+class RowsOnly:
+    """The rows of a model that computes them itself: no per-image state to store."""
+
+    def __init__(self, rows: list[MetricRow]):
+        self.rows = list(rows)
+
+    def compute(self) -> list[MetricRow]:
+        return list(self.rows)
+
+    def state(self) -> None:
+        return None
 
 
 class Replay(ABC):
