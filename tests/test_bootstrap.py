@@ -219,3 +219,14 @@ def test_bad_stats_settings_are_one_line_exit_2(tmp_path):
                              env=env, cwd=ROOT, timeout=120)
         assert out.returncode == 2 and "Traceback" not in out.stderr
         assert f"stats.{bad.split('.')[1].split('=')[0]}" in out.stderr
+
+
+def test_a_run_without_states_still_gets_its_tables(tmp_path):
+    from bench.commands.run import print_tables
+
+    run_dir = _run_folder(tmp_path / "old")
+    for p in (run_dir / "rows").glob("*.state.npz"):
+        p.unlink()
+    table = print_tables(run_dir, as_json=True)["tables"]["fcn"]
+    assert "interval" not in table and table["mean"]["JO"]["HR"] > 0
+    assert "No intervals" in (run_dir / "tables" / "segmentation-fcn-iou.md").read_text()
