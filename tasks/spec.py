@@ -27,6 +27,18 @@ class TaskSpec:
     # the Δ tables put a rule above. A (label, metric) pair is a row stored under another
     # metric of the same direction and scale (classification: ("F2-CIW", "f2_ciw")).
     summary_rows: tuple[str | tuple[str, str], ...] = ("Mean",)
+    # Summary rows shown only when a `task.*` setting has a value: label -> (setting, value),
+    # e.g. classification's "Mean (15)" only with task.mean_classes=paper15. Stored always.
+    row_options: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def shown_summary_rows(self, task_cfg: dict) -> tuple[str | tuple[str, str], ...]:
+        """summary_rows without those whose `row_options` setting the run did not choose."""
+        def shown(row) -> bool:
+            label = row if isinstance(row, str) else row[0]
+            key, value = self.row_options.get(label, (None, None))
+            return key is None or task_cfg.get(key) == value
+
+        return tuple(r for r in self.summary_rows if shown(r))
     # Per-model defaults of the fit settings (e.g. an input size of 299 for InceptionV3);
     # `task.model_options` in the config overrides them.
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)

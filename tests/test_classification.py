@@ -210,7 +210,7 @@ def test_delta_table_carries_f2_ciw_and_f1_normal_rows():
     assert t.mean.loc["F2-CIW", "HR"] == pytest.approx(70.0)
     assert t.mean.loc["F1-Normal", "ΔLR"] == pytest.approx(-20.0)
     assert t.mean.loc["F2-CIW", "ΔSR(edsr)"] == pytest.approx(10.0)
-    assert t.summary_rows == ("Mean", "F2-CIW", "F1-Normal")
+    assert t.summary_rows == ("Mean", "Mean (15)", "MF1", "F2-CIW", "F1-Normal")
 
 
 def _cls_run(bench_json, out: Path, *extra: str):

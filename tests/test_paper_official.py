@@ -163,3 +163,37 @@ def test_from_counts_equals_the_score_path():
                                                                         "paper15")
     with pytest.raises(ValueError, match="K \\+ 1"):
         from_counts(tp[:-1], fp[:-1], fn[:-1], CODES)
+
+
+def test_classification_rows_carry_the_paper15_mean_and_official_mf1_and_replay_them():
+    """The evaluator's rows: 'Mean (15)' = the paper's 15-class mean, 'MF1' = the official
+    evaluation()'s MF1; the replay (for intervals) reproduces both on the whole split."""
+    from tasks.classification.metrics import ClassificationEvaluator, evaluate_scores
+    from tasks.classification.official import evaluation
+
+    rng = np.random.default_rng(7)
+    for trial in range(5):
+        n = 40
+        targets = (rng.random((n, len(CODES))) < 0.15).astype(np.uint8)
+        targets[:, trial] = 0  # an absent class: counts 0 in MF1, skipped by the means
+        scores = np.clip(targets * 0.6 + rng.random((n, len(CODES))) * 0.5, 0, 1)
+        rows = {(r.cls, r.metric): r.value for r in evaluate_scores(scores, targets, CODES)}
+        official = evaluation(scores, targets, CODES)
+        assert rows[("MF1", "f1")] == pytest.approx(official.mf1, abs=1e-12)
+        ref = summary_values(scores, targets, CODES, "paper15")
+        for m in ("f1", "f2", "precision", "recall"):
+            assert rows[("Mean (15)", m)] == pytest.approx(ref[("Mean (15)", m)], abs=1e-12)
+        ev = ClassificationEvaluator(list(CODES))
+        ev.update(scores, targets, [str(i) for i in range(n)])
+        replay = ClassificationEvaluator.replay(ev.state(), CODES)
+        whole = replay.values(np.ones((1, n)))[0]
+        for key, value in zip(replay.keys, whole):
+            assert value == pytest.approx(rows[key], abs=1e-12, nan_ok=True), key
+
+
+def test_mean15_row_is_shown_only_with_mean_classes_paper15():
+    from tasks.classification.spec import SPEC
+
+    assert "Mean (15)" not in SPEC.shown_summary_rows({"mean_classes": "all"})
+    assert "Mean (15)" in SPEC.shown_summary_rows({"mean_classes": "paper15"})
+    assert "MF1" in SPEC.shown_summary_rows({})

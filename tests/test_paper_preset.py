@@ -90,3 +90,16 @@ def test_a_preset_is_named_by_its_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "paper-protocol").write_text("seeds: [3]\n")
     assert load_config("smoke", Path("paper-protocol")).seeds == [3]
+
+
+def test_preset_classification_tables_show_the_15_class_mean_and_official_mf1(
+        bench_json, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEWER_BENCH_CACHE", str(tmp_path / "cache"))
+    result = bench_json("run", "--task", "classification", "--profile", "smoke",
+                        "--config", str(PRESET), "--out", str(tmp_path / "runs"),
+                        "--model", "resnet101", "--backend", "bicubic", "--set", "threads=1",
+                        "--set", "task.epochs=1")
+    (table,) = result["tables"].values()
+    md = next(Path(f) for f in result["files"] if f.endswith(".md")).read_text()
+    assert "| Mean (15) |" in md and "| MF1 |" in md and "| Mean |" in md
+    assert table["title"]

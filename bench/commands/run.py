@@ -107,7 +107,9 @@ def print_tables(run_dir: Path, as_json: bool = False, settings=None) -> dict:
     for metric in spec.table_metrics:
         tables += delta_tables(frame, task, metric, classes=classes or None,
                                backends=manifest.get("backends"), models=models,
-                               summary_rows=spec.summary_rows, resampled=resampled,
+                               summary_rows=spec.shown_summary_rows(
+                                   manifest.get("config", {}).get("task", {})),
+                               resampled=resampled,
                                labels=labels)
     if not tables:
         raise BenchError(f"{run_dir}: no {task} rows stored yet (is the run finished?)")

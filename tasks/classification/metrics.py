@@ -39,6 +39,10 @@ CIW_WEIGHTS: dict[str, float] = {
     "OS": 5.0, "OP": 2.125, "OK": 2.44,
 }
 F2_CIW_ROW, F1_NORMAL_ROW = "F2-CIW", "F1-Normal"
+# The paper's Tables 7-9 list 15 classes (no PB, OS): their Mean row averages those.
+PAPER15 = ("RB", "OB", "PF", "DE", "FS", "IS", "RO", "IN", "AF", "BE", "FO", "GR", "PH", "OP",
+           "OK")
+MEAN_ROW, MEAN15_ROW, MF1_ROW = "Mean", "Mean (15)", "MF1"
 
 
 def binarise(scores: np.ndarray) -> np.ndarray:
@@ -123,11 +127,23 @@ def metric_rows(c: Counts, classes: Sequence[str]) -> list:
     for metric, v in values.items():
         rows.append(MetricRow("Mean", metric, float(v[present].mean()) if present.any()
                               else float("nan")))
+    paper15 = present & np.isin(np.asarray(classes), PAPER15)
+    if paper15.any():  # the paper's Tables 7-9 average their 15 classes (no PB, OS)
+        rows += [MetricRow(MEAN15_ROW, metric, float(v[paper15].mean()))
+                 for metric, v in values.items()]
     ciw = f2_ciw(values["f2"], classes)
     if not np.isnan(ciw):
         rows.append(MetricRow(F2_CIW_ROW, "f2_ciw", ciw))
     rows.append(MetricRow(F1_NORMAL_ROW, "f1_normal", f1_normal(c)))
+    rows.append(MetricRow(MF1_ROW, "f1", mf1(values["f1"], f1_normal(c))))
     return rows
+
+
+def mf1(f1: np.ndarray, normal_f1: np.ndarray | float) -> np.ndarray | float:
+    """Sewer-ML's official MF1: the mean F1 over every class *and* the normal class, absent
+    classes included (their F1 is 0: official.py). `f1` (..., K) per class."""
+    f1 = np.asarray(f1, dtype=np.float64)
+    return (f1.sum(-1) + normal_f1) / (f1.shape[-1] + 1)
 
 
 def evaluate_scores(scores: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> list:
@@ -185,9 +201,15 @@ class ClassificationReplay(Replay):
         self.ciw = all(c in CIW_WEIGHTS for c in self.classes)
         self.keys = [(name, m) for m in self._METRICS for name in self.classes]
         self.keys += [("Mean", m) for m in self._METRICS]
+        self.paper15 = np.isin(np.asarray(self.classes), PAPER15)
+        if (self.paper15 & (self.positives > 0)).any():  # as metric_rows: only when defined
+            self.keys += [(MEAN15_ROW, m) for m in self._METRICS]
+        else:
+            self.paper15 = None
         if self.ciw:
             self.keys.append((F2_CIW_ROW, "f2_ciw"))
         self.keys.append((F1_NORMAL_ROW, "f1_normal"))
+        self.keys.append((MF1_ROW, "f1"))
 
     def values(self, weights: np.ndarray) -> np.ndarray:
         c = len(self.classes)
@@ -197,14 +219,18 @@ class ClassificationReplay(Replay):
                   "f1": fbeta(tp, fp, fn, 1.0), "f2": fbeta(tp, fp, fn, 2.0)}
         present = (tp + fn) > 0
         cols = [values[m] for m in self._METRICS]
+        means = [present] if self.paper15 is None else [present, present & self.paper15]
         with np.errstate(invalid="ignore", divide="ignore"):
-            for m in self._METRICS:
-                v = np.where(present, values[m], 0.0)
-                cols.append((v.sum(1) / present.sum(1))[:, None])
+            for keep in means:
+                for m in self._METRICS:
+                    v = np.where(keep, values[m], 0.0)
+                    cols.append((v.sum(1) / keep.sum(1))[:, None])
         if self.ciw:
             w = np.array([CIW_WEIGHTS[k] for k in self.classes])
             cols.append(((w * values["f2"]).sum(1) / w.sum())[:, None])
-        cols.append(fbeta(s[:, 3 * c], s[:, 3 * c + 1], s[:, 3 * c + 2], 1.0)[:, None])
+        normal = fbeta(s[:, 3 * c], s[:, 3 * c + 1], s[:, 3 * c + 2], 1.0)
+        cols.append(normal[:, None])
+        cols.append(mf1(values["f1"], normal)[:, None])
         return np.concatenate(cols, axis=1)
 
     def instances(self) -> dict[str, int]:

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tasks.classification.metrics import (CIW_WEIGHTS, MEAN15_ROW, MEAN_ROW, MF1_ROW,  # noqa: F401
+                                          PAPER15)
+
 THRESHOLD = 0.5
-PAPER15 = ("RB", "OB", "PF", "DE", "FS", "IS", "RO", "IN", "AF", "BE", "FO", "GR", "PH", "OP",
-           "OK")
 MEAN_CLASSES = ("all", "paper15")
-MEAN_ROW, MEAN15_ROW, MF1_ROW = "Mean", "Mean (15)", "MF1"
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def from_counts(tp: Sequence[float], fp: Sequence[float], fn: Sequence[float],
     """The same from accumulated counts of K + 1 entries (the K classes, then the normal class),
     e.g. an evaluator's per-image sufficient statistics summed over the split."""
     if weights is None:
-        from tasks.classification.metrics import CIW_WEIGHTS as weights
+        weights = CIW_WEIGHTS
     classes = tuple(classes)
     tp, fp, fn = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn))
     if not len(tp) == len(fp) == len(fn) == len(classes) + 1:
