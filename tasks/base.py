@@ -83,6 +83,26 @@ class TaskModel(ABC):
     @abstractmethod
     def load(self, directory: Path, device: str = "cpu") -> None: ...
 
+    # --- feature taps (task-driven SR, bench/training/task_driven.py) ----------------------
+    # The activations a task-driven SR loss compares (SR4IR's layers or the nearest
+    # equivalent); `feature_taps` names them ("" = this model has none).
+    feature_taps: str = ""
+
+    def features(self, x):  # type: ignore[no-untyped-def]
+        """float (B, 3, H, W) in [0, 1] -> list of feature tensors, differentiable w.r.t. x.
+
+        The model applies its own input normalisation. Freezing its weights (eval mode,
+        requires_grad False) is the caller's business."""
+        from bench.errors import ConfigError
+
+        raise ConfigError(f"task model {self.task}/{self.name} has no feature taps "
+                          "(features(x)); task-driven SR needs them")
+
+    def networks(self) -> list:  # type: ignore[type-arg]
+        """The model's torch networks (what a caller freezes), in a fixed order."""
+        net = getattr(self, "net", None)
+        return [net] if net is not None else list(getattr(self, "nets", {}).values())
+
 
 # A task model's directory: `model.safetensors` (the state dict, float tensors on the CPU) and
 # `model.json` (everything needed to rebuild the network). Every task model uses these two.
