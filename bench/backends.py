@@ -38,6 +38,7 @@ class ResolvedBackend:
     weights_key: str | None = None                            # harness-trained weights
     train_policy: str = "auto"
     teacher: "ResolvedBackend | None" = None                   # a distilled backend's teacher
+    task_driven: Any = None  # bench.task_driven.TaskDrivenTarget of a task-driven variant
 
     @property
     def needs_reference(self) -> bool:
@@ -134,6 +135,10 @@ def _check_weights(cfg: BenchConfig, names: Sequence[str], registry) -> None:
 def resolve_backends(names: Sequence[str], cfg: BenchConfig) -> list[ResolvedBackend]:
     """Check the SR part of the config once and resolve every name (see module doc)."""
     from sr_backends import BACKENDS
+    from bench import task_driven  # names "BASE+td[-PROTOCOL]", objective task-driven
+
+    if task_driven.wanted(names, cfg):
+        return task_driven.resolve(names, cfg, resolve_backends)
 
     for name in names:
         BACKENDS.check(name)
