@@ -178,4 +178,31 @@ def test_trainer_refuses_a_missing_task_model(tmp_path):
                  progress=False)
 
 
+@pytest.mark.parametrize("backend", ["dsrnet-plus", "dsrnet"])
+def test_dsrnet_reference_and_depth_go_through_the_tdp_path(tmp_path, backend):
+    """DSRNet: SR = dsrnet(LR, Ref, depth...) with its own losses (L_rec + L_dep), + TDP; the
+    GAN variant (dsrnet) keeps its discriminator step. Trains end to end with the trainer."""
+    from sr_backends import BACKENDS
+
+    spec = BACKENDS.get(backend)
+    torch.manual_seed(0)
+    sr_net = spec.build(**{**spec.hparams, **spec.tiny})
+    obj = TaskDrivenObjective(sr_net, _fcn(), 1.0, 0, True).train()
+    g = torch.Generator().manual_seed(0)
+    batch = {"lr": torch.rand(2, 3, 16, 16, generator=g),
+             "ref": torch.rand(2, 3, 64, 64, generator=g),
+             "hr": torch.rand(2, 3, 64, 64, generator=g),
+             "depth_lr": torch.rand(2, 1, 16, 16, generator=g) * 5,
+             "depth_ref_down": torch.rand(2, 1, 16, 16, generator=g) * 5}
+    out = obj.training_losses(batch)
+    assert {"rec", "tdp", "total", "sr"} <= set(out) and out["tdp"] > 0
+    assert out["sr"].shape == (2, 3, 64, 64)
+    assert callable(getattr(obj, "discriminator_step", None)) == (backend == "dsrnet")
+    res = train_sr(backend, make_samples(3, with_ref=True),
+                   make_samples(1, prefix="v", with_ref=True),
+                   _td_cfg(tmp_path, backend=backend, tiny=True, patch_size=None, batch_size=2,
+                           iterations=2, val_every=2), tmp_path / "o", progress=False)
+    assert res.iterations_done == 2 and type(res.model) is type(sr_net)
+
+
 from bench.training.trainer import train_sr  # noqa: E402
