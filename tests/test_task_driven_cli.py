@@ -122,3 +122,22 @@ def test_train_sr_task_driven_smoke_kill_9_resume(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "resuming" in again.stderr and "training it first" not in again.stderr
     assert _sha(json.loads(again.stdout)["weights"]) == first
+
+
+@pytest.mark.slow
+def test_run_shows_plain_and_task_driven_side_by_side(tmp_path):
+    """One `bench run`: edsr and edsr+td-frozen are two SR columns; the HR task model that
+    drives the SR training is the one the run evaluates with (trained once, then a hit)."""
+    from bench.store import load_runs
+
+    out = tmp_path / "out"
+    res = _bench(["run", *SMOKE, "--model", "fcn", "--out", str(out), "--set",
+                  "sr.backends=[edsr,edsr+td-frozen]"], tmp_path / "cache")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)["summary"]
+    assert summary["cache"]["task_hit"] == 1 and summary["cache"].get("task_trained", 0) == 0
+    assert summary["cache"]["weights_trained"] == 2
+    rows = load_runs(out)
+    assert {"HR", "LR", "SR:edsr", "SR:edsr+td-frozen"} <= set(rows["variant"])
+    table = next(out.glob("*/tables/segmentation-fcn-iou.md")).read_text()
+    assert "SR(edsr)" in table and "SR(edsr+td-frozen)" in table
