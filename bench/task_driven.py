@@ -66,7 +66,7 @@ class TaskDrivenTarget:
 def parse_name(name: str) -> tuple[str, str | None] | None:
     """"edsr+td-joint" -> ("edsr", "joint"); "edsr+td" -> ("edsr", None); plain -> None."""
     m = _NAME.match(str(name))
-    if m is None:
+    if m is None or ":" in str(name):  # "onnx:FILE" names a file, never a training
         return None
     protocol = m.group("protocol")
     if protocol is not None and protocol not in PROTOCOLS:

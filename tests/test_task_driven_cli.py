@@ -56,6 +56,16 @@ def test_a_task_model_without_feature_taps_is_refused(capsys, tmp_path, monkeypa
     assert "segmentation/fcn model has no feature taps" in err
 
 
+def test_name_scheme():
+    from bench.task_driven import parse_name
+
+    assert parse_name("edsr") is None and parse_name("onnx:/m/x+td-1.onnx") is None
+    assert parse_name("edsr+td") == ("edsr", None)
+    assert parse_name("dsrnet-plus+td-frozen") == ("dsrnet-plus", "frozen")
+    with pytest.raises(ConfigError, match="Known: edsr\\+td-frozen, edsr\\+td-s2t"):
+        parse_name("edsr+td-x")
+
+
 def test_weights_keys(tmp_path, monkeypatch):
     monkeypatch.setenv("SEWER_BENCH_CACHE", str(tmp_path))
     assert "objective" not in SRTrainSettings().identity_json()  # plain keys stay as they were
