@@ -11,20 +11,21 @@ unique (mkstemp / mkdtemp), so concurrent writers of the same path never share o
   deletes every '.tmp-*' under `root` whose writer is a dead process of this host (at once),
   or that no live process holds locked (a writer killed with -9 drops its lock with the
   process) and is older than STALE_GRACE_S (the instant between mkstemp and flock).
-- Test hook: SEWER_BENCH_KILL_AT_WRITE=N SIGKILLs the process at its N-th atomic write, after
-  the temporary is complete and before the rename (the worst moment for a kill);
-  SEWER_BENCH_COUNT_WRITES=FILE appends one line per atomic write, to choose N.
+- Test hook (bench/faults.py, point "write"): SEWER_BENCH_KILL_AT_WRITE=N SIGKILLs the
+  process at its N-th atomic write, after the temporary is complete and before the rename
+  (the worst moment for a kill); SEWER_BENCH_COUNT_WRITES=FILE logs each write, to choose N.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
-import signal
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterator
+
+from bench.faults import fault
 
 try:
     import fcntl
@@ -35,7 +36,6 @@ TMP_PREFIX = ".tmp-"
 _OWNER_RE = None  # compiled on first use: ".tmp-<host id>.<pid>-..."
 STALE_GRACE_S = 2.0     # an unlocked temp younger than this may be a writer between mkstemp and flock
 UNLOCKED_MAX_AGE_S = 24 * 3600.0  # without flock support: remove temps older than a day
-_writes = 0
 
 
 def _umask() -> int:
@@ -91,16 +91,8 @@ def _lock(fd: int) -> None:
 
 
 def _written(tmp: Path) -> None:
-    """Count this write; the kill hook fires here (temp complete, final name untouched)."""
-    global _writes
-    _writes += 1
-    log = os.environ.get("SEWER_BENCH_COUNT_WRITES")
-    if log:
-        with open(log, "a") as f:
-            f.write(f"{_writes} {tmp.parent.name}/{tmp.name}\n")
-    limit = os.environ.get("SEWER_BENCH_KILL_AT_WRITE")
-    if limit and _writes >= int(limit):
-        os.kill(os.getpid(), signal.SIGKILL)
+    """A write is complete (temp written, final name untouched): the fault-injection point."""
+    fault("write", path=tmp)
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ from bench.config import BenchConfig
 from bench.datasets.base import Sample
 from bench.errors import BenchError, ConfigError
 from bench.references import reference_depth, reference_image, resolve_policy
-from bench.registry import did_you_mean
+from bench.registry import LookedUpOnce, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,18 @@ class ResolvedBackend:
     @property
     def needs_reference(self) -> bool:
         return self.spec.needs_reference
+
+    @property
+    def needs_depth(self) -> bool:
+        return self.spec.needs_depth(self.hparams)
+
+    @property
+    def trainable(self) -> bool:
+        return self.spec.trainable
+
+    @property
+    def exportable(self) -> bool:
+        return self.spec.exportable
 
     @property
     def trained_by_harness(self) -> bool:
@@ -86,7 +98,7 @@ def _check_hparams(cfg: BenchConfig, registry) -> None:
             raise ConfigError(f"sr.hparams.{name}: unknown backend {name!r}."
                               f"{did_you_mean(name, registry.names())}")
         spec = registry.get(name)
-        if spec.kind != "learned":
+        if not spec.trainable:
             raise ConfigError(f"sr.hparams.{name}: backend {name!r} has no hyper-parameters")
         known = spec.hparam_names()
         for key in overrides:
@@ -107,7 +119,7 @@ def _teacher_names(names: Sequence[str], cfg: BenchConfig, registry) -> dict[str
             raise ConfigError(f"sr.distill.teacher: unknown backend {teacher!r}."
                               f"{did_you_mean(teacher, registry.names())}")
         t_spec = registry.get(teacher)
-        if t_spec.kind != "learned" or t_spec.distill is not None:
+        if not t_spec.trainable or t_spec.distill is not None:
             raise ConfigError(f"sr.distill.teacher={teacher}: a teacher must be a learned "
                               "backend trained directly (e.g. dsrnet-plus, dsrnet)")
         if t_spec.needs_reference != registry.get(name).needs_reference:
@@ -122,7 +134,7 @@ def _check_weights(cfg: BenchConfig, names: Sequence[str], registry) -> None:
         if name not in registry:
             raise ConfigError(f"sr.weights.{name}: unknown backend {name!r}."
                               f"{did_you_mean(name, registry.names())}")
-        if registry.get(name).kind == "fixed":
+        if not registry.get(name).takes_weights:
             raise ConfigError(f"sr.weights.{name}: backend {name!r} takes no weights")
         if name not in names:
             raise ConfigError(f"sr.weights.{name}={path}: backend {name!r} is not used by this "
@@ -132,14 +144,26 @@ def _check_weights(cfg: BenchConfig, names: Sequence[str], registry) -> None:
             raise ConfigError(f"sr.weights.{name}={path}: file not found")
 
 
-def resolve_backends(names: Sequence[str], cfg: BenchConfig) -> list[ResolvedBackend]:
-    """Check the SR part of the config once and resolve every name (see module doc)."""
+def check_backend_names(names: Sequence[str]) -> None:
+    """Each name is a registered backend (did-you-mean otherwise); nothing is built."""
     from sr_backends import BACKENDS
+    from bench.task_driven import parse_name  # "BASE+td[-PROTOCOL]": BASE is the backend
+
+    for name in names:
+        BACKENDS.check((parse_name(name) or (name,))[0])
+
+
+def resolve_backends(names: Sequence[str], cfg: BenchConfig,
+                     random_weights: bool = False) -> list[ResolvedBackend]:
+    """Check the SR part of the config once and resolve every name (see module doc).
+    `random_weights`: for uses that build models with random weights (`bench cost`, `bench
+    perf backend`): no weights are looked up, so no training data is opened."""
+    from sr_backends import BACKENDS as registry
     from bench import task_driven  # names "BASE+td[-PROTOCOL]", objective task-driven
 
     if task_driven.wanted(names, cfg):
-        return task_driven.resolve(names, cfg, resolve_backends)
-
+        return task_driven.resolve(names, cfg, resolve_backends, random_weights)
+    BACKENDS = LookedUpOnce(registry)  # each spec looked up once (onnx:FILE reads its file)
     for name in names:
         BACKENDS.check(name)
     if len(set(names)) != len(names):
@@ -148,30 +172,30 @@ def resolve_backends(names: Sequence[str], cfg: BenchConfig) -> list[ResolvedBac
     teachers = _teacher_names(names, cfg, BACKENDS)
     used = list(names) + [t for t in dict.fromkeys(teachers.values()) if t not in names]
     _check_weights(cfg, used, BACKENDS)
-    resolved = {name: _resolve_one(name, cfg, BACKENDS, None) for name in used
+    resolved = {name: _resolve_one(name, cfg, BACKENDS, None, random_weights) for name in used
                 if name not in teachers}
     for name, teacher in teachers.items():
-        resolved[name] = _resolve_one(name, cfg, BACKENDS, resolved[teacher])
+        resolved[name] = _resolve_one(name, cfg, BACKENDS, resolved[teacher], random_weights)
     return [resolved[name] for name in names]
 
 
-def _resolve_one(name: str, cfg: BenchConfig, registry,
-                 teacher: ResolvedBackend | None) -> ResolvedBackend:
+def _resolve_one(name: str, cfg: BenchConfig, registry, teacher: ResolvedBackend | None,
+                 random_weights: bool = False) -> ResolvedBackend:
     spec = registry.get(name)
     hparams = {**(spec.tiny if cfg.sr.tiny else {}), **cfg.sr.hparams.get(name, {})}
     policy = cfg.sr.ref_policy if spec.needs_reference else "auto"
     # a parametrised name ("onnx:FILE") carries its file
     weights = cfg.sr.weights.get(name) or registry.argument(name)
-    if spec.kind == "file" and weights is None:
+    if spec.needs_weights_file and weights is None:
         raise ConfigError(f"backend {name!r} needs a local checkpoint: --set "
                           f"sr.weights.{name}=/path/to/model.pth")
     key = None
-    if spec.kind == "learned" and weights is None:
+    if spec.trainable and weights is None and not random_weights:
         key = weights_key(name, hparams, policy, cfg)
         if teacher is not None:  # what the teacher is, and how it is distilled
             key = key_of(key, teacher_identity(teacher),
                          cfg.sr.distill.model_dump_json(exclude={"teacher"}))
-    return ResolvedBackend(name, spec, hparams if spec.kind == "learned" else {},
+    return ResolvedBackend(name, spec, hparams if spec.trainable else {},
                            Path(weights) if weights is not None else None, key, policy,
                            teacher if weights is None else None)
 
@@ -213,7 +237,9 @@ def make_lr(sample: Sample, cfg: BenchConfig) -> np.ndarray:
 
 
 def ref_policy_for(samples: Sequence[Sample], cfg: BenchConfig) -> str:
-    return resolve_policy(cfg.sr.ref_policy, samples, f"dataset {cfg.data.dataset!r}")
+    """The evaluation policy: sr.eval_ref_policy, else sr.ref_policy (which also trains)."""
+    requested = cfg.sr.eval_ref_policy or cfg.sr.ref_policy
+    return resolve_policy(requested, samples, f"dataset {cfg.data.dataset!r}")
 
 
 def sr_context(dataset_fingerprint: str, cfg: BenchConfig, policy: str) -> str:

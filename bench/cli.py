@@ -19,10 +19,12 @@ except ImportError:  # pragma: no cover
 
 from bench.commands import data as data_cmds
 from bench.commands import export as export_cmds
+from bench.commands import paper as paper_cmds
 from bench.commands import perf as perf_cmds
 from bench.commands import reports as report_cmds
 from bench.commands import run as run_cmds
 from bench.commands import sr as sr_cmds
+from bench.commands import study as study_cmds
 from bench.errors import BenchError
 from bench.registry import UnknownNameError
 
@@ -49,6 +51,8 @@ perf_cmds.register(perf_app, app)  # also `bench cost`
 run_cmds.register(app)
 export_cmds.register(app)
 report_cmds.register(app, plot_app)
+study_cmds.register(app)
+paper_cmds.register(app)
 
 
 @app.callback(invoke_without_command=True)

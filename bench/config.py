@@ -13,17 +13,31 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bench.degrade_config import DegradationConfig
 from bench.errors import ConfigError
 from bench.paths import config_dir
-from bench.registry import did_you_mean
+from bench.registry import Registry, did_you_mean
 from bench.training.config import DistillSettings, SRTrainSettings
 from bench.training.td_config import TaskDrivenSettings
 
 CONFIG_DIR = config_dir()
-PROFILES = ("smoke", "quick", "paper")
+DEFAULT_TASK = "segmentation"  # the one default; configs/defaults.yaml leaves task.name unset
+DEFAULT_PROFILE = "quick"
+
+
+def profile_names() -> list[str]:
+    """The profiles: one per configs/profiles/<name>.yaml (the folder is the one list)."""
+    return sorted(p.stem for p in (CONFIG_DIR / "profiles").glob("*.yaml"))
+
+
+def check_profile(name: object) -> str:
+    known = profile_names()
+    if name not in known:
+        raise ConfigError(f"unknown profile {name!r}.{did_you_mean(str(name), known)} "
+                          f"Known: {', '.join(known)}")
+    return str(name)
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:[0-9]+)?)$"
 
 
@@ -53,6 +67,9 @@ class SRConfig(_Strict):
     weights: dict[str, Path] = Field(default_factory=dict,
                                      description="backend name -> local weights file")
     ref_policy: Literal["auto", "adjacent", "self"] = "auto"
+    eval_ref_policy: Literal["auto", "adjacent", "self"] | None = Field(
+        None, description="reference policy at evaluation (null = ref_policy); the paper "
+                          "trained DSRNet with adjacent frames and ran it downstream with self")
     train: SRTrainSettings = Field(default_factory=SRTrainSettings)
     eval: SREvalConfig = Field(default_factory=SREvalConfig)
     distill: DistillSettings = Field(default_factory=DistillSettings)
@@ -64,7 +81,7 @@ class SRConfig(_Strict):
 
 
 class TaskConfig(_Strict):
-    name: str = "segmentation"
+    name: str = DEFAULT_TASK
     models: list[str] = Field(default_factory=list, description="task models (the task's own list)")
     protocol: Literal["train-on-hr", "train-per-variant"] = "train-on-hr"
     size: Literal["tiny", "small", "full"] = "small"
@@ -72,23 +89,41 @@ class TaskConfig(_Strict):
     batch_size: int = Field(8, ge=2)
     lr: float = Field(1e-3, gt=0)
     image_size: int = Field(256, ge=16)
+    mean_classes: Literal["all", "paper15"] = Field(
+        "all", description="classification Mean: every class (all) or the paper's 15 (Tables 7-9: no PB, OS)")
     model_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="model name -> overrides of the fit settings above")
+
+
+# The one list of executors (bench/executors.py runs them): name -> its runner.
+EXECUTORS: Registry = Registry(
+    "executor",
+    {"local": "bench.executors:_run_local", "ray": "bench.executors:_run_ray"},
+    {"local": "units one after another in this process",
+     "ray": "each unit a Ray task (needs the optional extra .[ray])"},
+)
 
 
 class ExecutorConfig(_Strict):
     """Where groups of cells run. `ray` needs the optional extra `.[ray]`."""
 
-    name: Literal["local", "ray"] = "local"
+    name: str = Field("local", description="an executor of bench.config.EXECUTORS")
     address: str | None = Field(None, description="ray: 'auto', HOST:PORT, or null = start a "
                                                   "local cluster for this run")
     num_cpus: int = Field(0, ge=0, description="ray: CPUs per group (0 = the run's threads)")
     num_gpus: float = Field(0.0, ge=0, description="ray: GPUs per group")
     max_retries: int = Field(2, ge=0, description="ray: retries of a group whose worker died")
 
+    @field_validator("name")
+    @classmethod
+    def _known_executor(cls, value: str) -> str:
+        if value not in EXECUTORS:
+            raise ValueError(f"expected one of {', '.join(EXECUTORS.names())}")
+        return value
+
 
 class BenchConfig(_Strict):
-    profile: Literal["smoke", "quick", "paper"] = "quick"
+    profile: str = Field(DEFAULT_PROFILE, description="a configs/profiles/<name>.yaml")
     seeds: list[int] = Field(default_factory=lambda: [0])
     device: str = Field("auto", pattern=DEVICE_PATTERN,
                         description="auto | cpu | cuda | cuda:N | mps")
@@ -100,6 +135,13 @@ class BenchConfig(_Strict):
     sr: SRConfig = Field(default_factory=SRConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        if value not in profile_names():
+            raise ValueError(f"expected one of {', '.join(profile_names())}")
+        return value
 
     def fingerprint(self, *, exclude: tuple[str, ...] = ("out", "device", "threads",
                                                          "executor")) -> str:
@@ -190,18 +232,15 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
 def _task_name(direct: dict[str, Any], overrides: list[dict[str, Any]], user: dict[str, Any],
                defaults: dict[str, Any]) -> str:
     """The task decides which configs/tasks/<task>.yaml joins the merge: later sources win."""
-    name = (defaults.get("task") or {}).get("name", "segmentation")
+    name = (defaults.get("task") or {}).get("name", DEFAULT_TASK)
     for layer in [user, *overrides]:
         task = layer.get("task")
         if isinstance(task, dict) and "name" in task:
             name = task["name"]
     name = direct.get("task.name") or name
-    from tasks import TASKS
+    from bench.resolved_task import check_task_name
 
-    if not isinstance(name, str) or name not in TASKS:
-        raise ConfigError(f"unknown task {name!r}.{did_you_mean(str(name), TASKS.names())} "
-                          f"Known: {', '.join(TASKS.names())}")
-    return name
+    return check_task_name(name)
 
 
 def load_config(profile: str | None = None, config_file: Path | None = None,
@@ -210,16 +249,16 @@ def load_config(profile: str | None = None, config_file: Path | None = None,
     < configs/profiles/<profile>.yaml < the task file's `profiles.<profile>` < --config FILE
     < --set key=value < the command's own options."""
     data = _read_yaml(CONFIG_DIR / "defaults.yaml")
+    preset = CONFIG_DIR / "presets" / f"{config_file}.yaml" if config_file else None
+    if preset is not None and not Path(config_file).exists() and preset.is_file():
+        config_file = preset  # `--config paper-protocol` names a shipped preset
     user = _read_yaml(config_file) if config_file else {}
     parsed = [parse_override(text) for text in overrides]
     for text, over in zip(overrides, parsed):
         if "profile" in over:  # chosen before the merge: a --set would be silently dropped
             raise ConfigError(f"--set {text}: the profile is chosen with --profile (or "
                               "'profile:' in the --config file)")
-    profile = profile or user.get("profile") or data.get("profile", "quick")
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}.{did_you_mean(str(profile), PROFILES)} "
-                          f"Known: {', '.join(PROFILES)}")
+    profile = check_profile(profile or user.get("profile") or data.get("profile", DEFAULT_PROFILE))
     task = _task_name(direct, parsed, user, data)
     task_file = _read_yaml(CONFIG_DIR / "tasks" / f"{task}.yaml")
     task_profiles = task_file.pop("profiles", {}) or {}

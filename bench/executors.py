@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Callable
 from bench.console import Heartbeat, log
 from bench.errors import BenchError
 from bench.execute import run_group, train_sr
+from bench.faults import fault
 from bench.plan import Group, Plan, still_to_do
 from bench.store import ResultStore
 
@@ -78,14 +78,6 @@ class Progress:
             f"({elapsed:.0f} s elapsed, ~{eta:.0f} s left)")
 
 
-def _kill_after_cells(cells_done: int) -> None:
-    """Test hook: SEWER_BENCH_KILL_AFTER_CELLS=N makes the run SIGKILL itself after N cells,
-    so the kill -9 resume test is deterministic instead of racing a timer."""
-    limit = os.environ.get("SEWER_BENCH_KILL_AFTER_CELLS")
-    if limit and cells_done >= int(limit):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def execute(plan: Plan, store: ResultStore, progress_bars: bool = True) -> RunSummary:
     """Run every unit of `plan` with the configured executor; write rows as groups finish."""
     from bench.cache import Cache
@@ -93,8 +85,9 @@ def execute(plan: Plan, store: ResultStore, progress_bars: bool = True) -> RunSu
     start = time.perf_counter()
     summary = RunSummary(plan.run_id, cells_total=plan.cells_total, ref_policy=plan.policy)
     stats: Counter[str] = Counter()
-    name = plan.cfg.executor.name
-    runner = functools.partial(_run_local, store=store) if name == "local" else _run_ray
+    from bench.config import EXECUTORS
+
+    runner = functools.partial(EXECUTORS.get(plan.cfg.executor.name), store=store)
     to_train = plan.sr_to_train(Cache(plan.cache_root))
     stats["weights_trained"] += len(to_train)
     stats["weights_hit"] += sum(1 for n in plan.backends if plan.backends[n].trained_by_harness
@@ -105,7 +98,7 @@ def execute(plan: Plan, store: ResultStore, progress_bars: bool = True) -> RunSu
         for cell_id, rows in results:
             store.append(cell_id, rows)
             summary.cells_computed += 1
-            _kill_after_cells(summary.cells_computed)
+            fault("cells", count=summary.cells_computed)  # test-only (bench/faults.py)
 
     if plan.groups:
         runner(plan, to_train, write, summary, progress_bars)
@@ -137,7 +130,7 @@ def _run_local(plan: Plan, to_train: list[str], write: Callable, summary: RunSum
 
 
 def _run_ray(plan: Plan, to_train: list[str], write: Callable, summary: RunSummary,
-             bars: bool) -> None:
+             bars: bool, store: ResultStore | None = None) -> None:
     import contextlib
     import sys
 

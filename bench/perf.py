@@ -127,15 +127,15 @@ def _file_peak_rss_child(name: str, lr_size: Sequence[int], threads: int) -> Non
 
 
 def peak_memory(name: str, lr_size: Sequence[int], hparams: Mapping[str, Any] | None = None,
-                threads: int = 2, device: str = "cpu") -> dict[str, Any]:
+                threads: int = 2, device: str = "cpu", spec: Any = None) -> dict[str, Any]:
     """Peak memory of one forward of learned backend `name` at LR `lr_size` (h, w), in GB;
     `hparams` overrides the spec's.
 
     CPU: peak RSS of a subprocess (model + inputs + forward; `forward_delta_gb` is the part
     the forward added). CUDA: torch.cuda.max_memory_allocated over the forward.
     """
-    spec = timeable_spec(name)
-    if spec.kind == "file":  # CPU only: an ORT session's memory is not torch's to count
+    spec = timeable_spec(name, spec)
+    if spec.runtime_timed:  # CPU only: an ORT session's memory is not torch's to count
         r = _run_child("from bench.perf import _file_peak_rss_child as f; "
                        f"f({name!r}, {list(lr_size)!r}, {threads})")
         if "error" in r:
@@ -230,7 +230,8 @@ def _run_child(code: str) -> dict[str, Any]:
 
 def backend_perf(name: str, lr_size: Sequence[int] = (80, 112), repeats: int = 5,
                  threads: int = 2, memory: bool = True, tuned_malloc: bool = True,
-                 rows: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                 rows: Mapping[str, Mapping[str, Any]] | None = None,
+                 spec: Any = None) -> dict[str, Any]:
     """Forward latency, MACs, achieved GMAC/s vs the dense-conv ceiling, peak memory of the
     learned backend `name` at LR `lr_size` (h, w); a parametrised file backend ("onnx:FILE")
     is timed through its `upscale` (no MAC count: its graph is not a torch module).
@@ -239,11 +240,11 @@ def backend_perf(name: str, lr_size: Sequence[int] = (80, 112), repeats: int = 5
     "forward" with the spec's own); the first row is the "target_row", and the one whose peak
     memory is measured. Timed in a fresh subprocess, with `tuned_malloc` under the allocator
     setting every `bench` process uses (bench/allocator.py: glibc keeps freed memory; False =
-    stock glibc).
+    stock glibc). `spec`: the caller's resolved spec of `name` (no second look-up).
     """
-    spec = timeable_spec(name)
+    spec = timeable_spec(name, spec)
     rows = {str(k): dict(v) for k, v in (rows or DEFAULT_ROWS).items()}
-    if spec.kind == "file" and rows != DEFAULT_ROWS:
+    if spec.runtime_timed and rows != DEFAULT_ROWS:
         raise BenchError(f"backend {name!r}: its file fixes the model; hyper-parameter rows "
                          "apply to learned backends only")
     if not rows:
@@ -255,7 +256,7 @@ def backend_perf(name: str, lr_size: Sequence[int] = (80, 112), repeats: int = 5
     code = ("from bench.perf import _timing_child as f; "
             f"f({name!r}, {json.dumps(rows)!r}, {list(lr_size)!r}, {repeats}, {threads}, "
             f"{tuned_malloc!r})")
-    if spec.kind == "file":
+    if spec.runtime_timed:
         code = ("from bench.perf import _file_timing_child as f; "
                 f"f({name!r}, {list(lr_size)!r}, {repeats}, {threads}, {tuned_malloc!r})")
     target = next(iter(rows))
@@ -265,9 +266,9 @@ def backend_perf(name: str, lr_size: Sequence[int] = (80, 112), repeats: int = 5
         "device": "cpu", "threads": threads, "precision": "fp32", "repeats": repeats,
         "row_hparams": rows,
         **_run_child(code), "target_row": target,
-        "model": describe_model(name, rows[target]),
+        "model": describe_model(name, rows[target], spec),
         "note": "ratio_to_dense_conv = (MACs / median latency) / max(NCHW, channels-last) dense "
                 "3x3 64->64 conv GMAC/s at the LR size, same run and threads"}
     if memory:
-        report["peak_memory"] = peak_memory(name, lr_size, rows[target], threads)
+        report["peak_memory"] = peak_memory(name, lr_size, rows[target], threads, spec=spec)
     return report

@@ -16,26 +16,29 @@ from bench.errors import BenchError
 
 
 def learned_spec(name: str) -> Any:
-    """The registry spec of a learned backend; a one-line BenchError for any other kind."""
+    """The registry spec of a trainable backend; a one-line BenchError for any other."""
     from sr_backends import BACKENDS
 
-    spec = BACKENDS.get(name)
-    if getattr(spec, "kind", "learned") != "learned":
-        raise BenchError(f"bench perf backend times learned backends; {name!r} is "
-                         f"{getattr(spec, 'kind', type(spec).__name__)!r} (use "
-                         f"`bench cost --backend {name}` or benchmarks/bench_backends.py)")
+    return _trainable(name, BACKENDS.get(name))
+
+
+def _trainable(name: str, spec: Any) -> Any:
+    if not getattr(spec, "trainable", False):
+        raise BenchError(f"bench perf backend times learned backends; {name!r} is not one "
+                         f"(use `bench cost --backend {name}` or benchmarks/bench_backends.py)")
     return spec
 
 
-def timeable_spec(name: str) -> Any:
+def timeable_spec(name: str, spec: Any = None) -> Any:
     """A learned backend's spec, or a parametrised file backend's ("prefix:FILE", e.g. an
-    exported ONNX model), which is timed through its `upscale` (weights fixed by the file)."""
+    exported ONNX model), which is timed through its `upscale` (weights fixed by the file).
+    `spec`: the already resolved spec of `name` (no second look-up)."""
     from sr_backends import BACKENDS
 
-    spec = BACKENDS.get(name)
-    if getattr(spec, "kind", "") == "file" and BACKENDS.argument(name):
+    spec = spec if spec is not None else BACKENDS.get(name)
+    if getattr(spec, "runtime_timed", False) and BACKENDS.argument(name):
         return spec
-    return learned_spec(name)
+    return _trainable(name, spec)
 
 
 def file_backend(name: str, threads: int) -> Any:
@@ -73,7 +76,7 @@ def model_inputs(spec: Any, model: torch.nn.Module, lr_size: Sequence[int],
     t = [torch.rand(1, 3, h, w, generator=g)]
     if spec.needs_reference:
         t.append(torch.rand(1, 3, s * h, s * w, generator=g))
-    if getattr(model, "needs_depth", False):
+    if getattr(model, "needs_depth", False):  # the built model's own answer
         t += [1 + 9 * torch.rand(1, 1, h, w, generator=g),
               1 + 9 * torch.rand(1, 1, h, w, generator=g)]
     return tuple(x.to(device) for x in t)
@@ -83,18 +86,19 @@ def merged_hparams(spec: Any, overrides: Mapping[str, Any] | None) -> dict[str, 
     return {**spec.hparams, **dict(overrides or {})}
 
 
-def describe_model(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def describe_model(name: str, overrides: Mapping[str, Any] | None = None,
+                   spec: Any = None) -> dict[str, Any]:
     """What a row times, so rows of different sizes side by side say so: the backend the
     weights belong to, its hyper-parameters and parameter count (built on the meta device).
     An exported file: the backend and hyper-parameters its metadata names (`spec.source`)."""
     from bench.metrics.counting import count_params
     from sr_backends import BACKENDS
 
-    spec = timeable_spec(name)
+    spec = timeable_spec(name, spec)
     source, hp = name, merged_hparams(spec, overrides)
-    if spec.kind == "file":
+    if spec.runtime_timed:
         source, hp = spec.source.get("backend"), dict(spec.source.get("hparams") or {})
-        if source not in BACKENDS or BACKENDS.get(source).kind != "learned":
+        if source not in BACKENDS or not BACKENDS.get(source).trainable:
             return {"from": source, "hparams": hp, "params": None}
         spec = BACKENDS.get(source)
         hp = merged_hparams(spec, hp)

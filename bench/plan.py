@@ -7,17 +7,24 @@ dataset once, computes its fingerprint once, resolves the reference policy and e
 backend, and drops the cells the store already holds. The plan is plain data (picklable), so
 an executor can ship each group to another process or machine (bench/executors.py), where
 `bench.execute.run_group` computes it from the plan and the caches alone.
+
+The task arrives resolved (`bench.resolved_task.ResolvedTask`): the plan holds the object, and
+nothing below it looks a task or model name up again.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.backends import ResolvedBackend, ref_policy_for, resolve_backends, sr_context
-from bench.cache import Cache, key_of
+from bench.cache import Cache
 from bench.config import BenchConfig
+from bench.errors import ConfigError
+from bench.resolved_task import ResolvedTask
 from bench.store import ResultStore, cell_id
+from bench.variants import HR, LR, Variant
+# The task model's identity, defined below the backends (task-driven SR resolves it there):
+from bench.task_key import fit_config, model_settings, task_model_key  # noqa: F401 (re-export)
 
 
 @dataclass(frozen=True)
@@ -25,8 +32,8 @@ class Cell:
     id: str
     model: str
     seed: int
-    trained_on: str
-    evaluated_on: str
+    trained_on: Variant
+    evaluated_on: Variant
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,7 @@ class Group:
 
     model: str
     seed: int
-    trained_on: str
+    trained_on: Variant
     cells: tuple[Cell, ...]
 
     @property
@@ -47,7 +54,7 @@ class Group:
 class Plan:
     cfg: BenchConfig
     run_id: str
-    task: str
+    task: ResolvedTask
     dataset: str
     dataset_fingerprint: str
     classes: list[str]
@@ -57,7 +64,7 @@ class Plan:
     threads: int
     cache_root: str
     backends: dict[str, ResolvedBackend]
-    variants: list[str]
+    variants: list[Variant]
     cells_total: int = 0
     done: list[Cell] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
@@ -68,8 +75,8 @@ class Plan:
 
     def sr_to_train(self, cache: Cache) -> list[str]:
         """Learned backends that a group to do needs and that have no weights yet."""
-        needed = {v[3:] for g in self.groups for v in
-                  [g.trained_on, *(c.evaluated_on for c in g.cells)] if v.startswith("SR:")}
+        needed = {v.backend for g in self.groups for v in
+                  [g.trained_on, *(c.evaluated_on for c in g.cells)] if v.is_sr}
         return [n for n in self.backends if n in needed and not self.backends[n].has_weights(cache)]
 
 
@@ -97,20 +104,19 @@ class Inputs:
                 "threads": self.threads}
 
 
-def open_inputs(cfg: BenchConfig, device: str, threads: int) -> Inputs:
+def open_inputs(cfg: BenchConfig, task: ResolvedTask, device: str, threads: int) -> Inputs:
     """Open the task's dataset once, check it can serve the task, fingerprint it once."""
-    from bench.errors import ConfigError, DataError
-    from tasks import TASKS
+    from bench.errors import DataError
 
     dataset = open_task_dataset(cfg)
     test = dataset.split("test")
     where = cfg.data.data_root or f"dataset {cfg.data.dataset!r}"
     if len(test) == 0:
         raise DataError(where, "the test split has no samples (nothing to evaluate)")
-    target = TASKS.get(cfg.task.name).target
+    target = task.target
     if getattr(test[0].target, target) is None:
         raise ConfigError(f"--dataset {cfg.data.dataset}: its samples carry no {target} "
-                          f"annotations, which the {cfg.task.name} task needs")
+                          f"annotations, which the {task.name} task needs")
     _check_scale(dataset, test, cfg.degradation.scale)
     fingerprint = dataset.fingerprint()  # once per run: for folders it reads every file
     return Inputs(dataset, fingerprint, device.split(":")[0], threads)
@@ -131,31 +137,34 @@ def _check_scale(dataset: Any, test, scale: int) -> None:
                                                        f"divisible by the scale {scale}")
 
 
-def make_plan(cfg: BenchConfig, store: ResultStore, device: str, threads: int,
-              cache_root: str, inputs: Inputs | None = None) -> Plan:
-    task = cfg.task.name
-    inputs = inputs or open_inputs(cfg, device, threads)
+def make_plan(cfg: BenchConfig, task: ResolvedTask, store: ResultStore, device: str,
+              threads: int, cache_root: str, inputs: Inputs | None = None) -> Plan:
+    """Every cell of the run, the stored ones marked done; each group's fit settings are
+    checked here, so a typo in `task.model_options` fails before any work."""
+    inputs = inputs or open_inputs(cfg, task, device, threads)
     dataset, fingerprint = inputs.dataset, inputs.fingerprint
     test = dataset.split("test")
-    variants = ["HR", "LR"] + [f"SR:{b}" for b in cfg.sr.backends]
     backends = {b.name: b for b in resolve_backends(cfg.sr.backends, cfg)}
+    variants = [HR, LR] + [Variant.sr(b) for b in backends.values()]
     policy = ref_policy_for(test, cfg)
     plan = Plan(cfg, store.run_id, task, dataset.name, fingerprint, list(dataset.classes),
                 policy, sr_context(fingerprint, cfg, policy), device, threads, cache_root,
                 backends, variants)
     done = store.done_cells()
     per_variant = cfg.task.protocol == "train-per-variant"
-    for model in cfg.task.models:
+    for model in task.models:
         for seed in cfg.seeds:
-            for trained_on in (variants if per_variant else ["HR"]):
+            for trained_on in (variants if per_variant else [HR]):
                 evaluated = [trained_on] if per_variant else variants
-                cells = [Cell(cell_id(task, model, seed, trained_on, v), model, seed,
-                              trained_on, v) for v in evaluated]
+                cells = [Cell(cell_id(task.name, model, seed, trained_on.label, v.label), model,
+                              seed, trained_on, v) for v in evaluated]
                 plan.cells_total += len(cells)
                 plan.done += [c for c in cells if c.id in done]
                 todo = tuple(c for c in cells if c.id not in done)
                 if todo:
                     plan.groups.append(Group(model, seed, trained_on, todo))
+    for group in plan.groups:  # per-model fit options: a typo fails here, not mid-run
+        fit_config(plan, group)
     return plan
 
 
@@ -167,64 +176,3 @@ def still_to_do(group: Group, store: ResultStore) -> Group | None:
         return None
     return group if len(todo) == len(group.cells) else Group(group.model, group.seed,
                                                              group.trained_on, todo)
-
-
-def task_model_key(plan: Plan, group: Group, fit: Any, sr_fingerprint: str | None,
-                   settings: dict[str, str] | None = None) -> str:
-    """What determines a trained task model: model, fit settings (incl. device), the model's
-    construction settings (TaskSpec.model_settings, e.g. two-stage's merge rule), the data,
-    the variant it was trained on (with the degradation and the SR backend's fingerprint when
-    not HR) and the CPU thread count (results differ between 1 and 2 threads)."""
-    trained_on = group.trained_on
-    degradation = plan.cfg.degradation.fingerprint() if trained_on != "HR" else "-"
-    # Only models with settings get the extra part: every other key stays as it was.
-    extra = (json.dumps(settings, sort_keys=True),) if settings else ()
-    return key_of(f"{plan.task}/{group.model}", fit, plan.dataset_fingerprint, trained_on,
-                  plan.classes, degradation, sr_fingerprint or "-", f"threads={plan.threads}",
-                  *extra)
-
-
-def describe(plan: Plan, cache: Cache) -> dict[str, Any]:
-    """The plan as data for `bench run --dry-run [--json]`: cells, and what is cached."""
-    from bench.execute import fit_config, group_state, model_settings
-
-    groups = []
-    for g in plan.groups:
-        state = group_state(plan, g, cache)
-        settings = model_settings(plan, g)
-        groups.append({"model": g.model, "seed": g.seed, "trained_on": g.trained_on,
-                       "task_model": state, "fit": vars(fit_config(plan, g)),
-                       **({"settings": settings} if settings else {}),
-                       "cells": [c.evaluated_on for c in g.cells]})
-    return {
-        "run": plan.run_id, "task": plan.task, "dataset": plan.dataset,
-        "dataset_fingerprint": plan.dataset_fingerprint, "ref_policy": plan.policy,
-        "cells_total": plan.cells_total, "cells_done": len(plan.done),
-        "cells_todo": len(plan.todo),
-        "todo": [vars(c) for c in plan.todo], "groups": groups,
-        "sr_backends": {n: ("weights from " + str(b.weights_file) if b.weights_file else
-                            "no weights needed" if not b.trained_by_harness else
-                            "cached" if b.has_weights(cache) else "will be trained")
-                        for n, b in plan.backends.items()},
-        "sr_outputs": _sr_output_state(plan, cache),
-    }
-
-
-def _sr_output_state(plan: Plan, cache: Cache) -> dict[str, Any]:
-    """Per SR variant a cell to do evaluates: outputs cached / to compute on the test split."""
-    from bench.variants import VariantContext, sr_output_counts
-
-    needed = sorted({c.evaluated_on for c in plan.todo if c.evaluated_on.startswith("SR:")})
-    if not needed:
-        return {}
-    test = open_task_dataset(plan.cfg).split("test")
-    ctx = VariantContext(plan.cfg, cache, plan.device, plan.policy, plan.sr_context,
-                         plan.backends)
-    out: dict[str, Any] = {}
-    for v in needed:
-        if not plan.backends[v[3:]].has_weights(cache):
-            out[v] = {"cached": 0, "to_compute": len(test), "note": "backend not trained yet"}
-            continue
-        hits = sr_output_counts(test, v, ctx)
-        out[v] = {"cached": hits, "to_compute": len(test) - hits}
-    return out

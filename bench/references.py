@@ -4,7 +4,7 @@ for evaluation (DESIGN section 3), recorded with every result.
 - adjacent: the sample's next frame (SynthSewer sequences, SR-folder Ref images); every sample
   of the split must have one;
 - self: the LR image, bicubic-enlarged to HR size, is its own reference (the paper's choice on
-  Pipe and Sewer-ML, which have no sequences): no information beyond the LR;
+  Pipe and Sewer-ML, which have no sequences, section 5.3): no information beyond the LR;
 - auto: adjacent when every sample of the split has a reference, else self. Decided per
   split, never per sample, so one run never mixes the two.
 """

@@ -109,3 +109,23 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._targets)
+
+
+class LookedUpOnce:
+    """A view of a `Registry` whose `get` resolves each name once (some entries do work to
+    resolve, e.g. a parametrised one reading its file); everything else is the registry's."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._got: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        if name not in self._got:
+            self._got[name] = self._registry.get(name)
+        return self._got[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._registry
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._registry, attr)

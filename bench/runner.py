@@ -29,6 +29,7 @@ from bench.console import log
 from bench.errors import BenchError
 from bench.executors import RunSummary, execute
 from bench.plan import Inputs, Plan, make_plan, open_inputs
+from bench.resolved_task import resolve_task_of
 from bench.store import ResultStore
 
 
@@ -88,16 +89,13 @@ def open_and_plan(cfg: BenchConfig, device: str, fresh: bool = False
     """Open the data (fingerprint once), the run folder those inputs key, and plan it."""
     cfg = _absolute_paths(cfg)
     threads = effective_threads(cfg)
-    inputs = open_inputs(cfg, device, threads)
+    task = resolve_task_of(cfg)  # names checked once, before any data or training
+    inputs = open_inputs(cfg, task, device, threads)
     store = open_run(cfg, inputs, fresh=fresh)
     root = cache_root(cfg.cache_dir)
     Cache(root).remove_stale_temps()
     atomic.remove_stale_temps(store.run_dir)
-    plan = make_plan(cfg, store, device, threads, str(root.resolve()), inputs)
-    from bench.execute import fit_config
-
-    for group in plan.groups:  # per-model fit options: a typo fails here, not mid-run
-        fit_config(plan, group)
+    plan = make_plan(cfg, task, store, device, threads, str(root.resolve()), inputs)
     if not fresh:
         for note in superseded_runs(cfg, store, inputs):
             log(note)
@@ -112,7 +110,7 @@ def write_manifest(cfg: BenchConfig, store: ResultStore, plan: Plan) -> None:
         return
     store.write_manifest(cfg.model_dump(mode="json"), device=plan.device,
                          command="bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                         extra={"task": plan.task, "dataset": plan.dataset,
+                         extra={"task": plan.task.name, "dataset": plan.dataset,
                                 "classes": plan.classes, "backends": cfg.sr.backends,
                                 "protocol": cfg.task.protocol, "ref_policy": plan.policy,
                                 "dataset_fingerprint": plan.dataset_fingerprint,

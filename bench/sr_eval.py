@@ -15,10 +15,12 @@ from tqdm import tqdm
 from bench.backends import ResolvedBackend, make_lr, ref_policy_for, sr_context, upscale_cached
 from bench.cache import Cache
 from bench.config import BenchConfig
+from bench.metrics import names_in
 from bench.metrics.image_quality import quality_row
 from bench.store import ResultStore, Row, cell_id
+from bench.variants import Variant
 
-QUALITY_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
+QUALITY_METRICS = names_in("quality")  # from the metric catalogue
 
 
 def evaluate_sr(cfg: BenchConfig, backends: list[ResolvedBackend], dataset, store: ResultStore,
@@ -40,10 +42,11 @@ def evaluate_sr(cfg: BenchConfig, backends: list[ResolvedBackend], dataset, stor
             sr = upscale_cached(backend, sample, lr, policy, cache, context)
             per_image.append(quality_row(sr, sample.hr, scale))
         means = {m: float(np.mean([r[m] for r in per_image])) for m in QUALITY_METRICS}
-        rows = [Row(store.run_id, dataset.name, "sr", name, f"SR:{name}", "all", m, v,
+        label = Variant.sr(resolved).label
+        rows = [Row(store.run_id, dataset.name, "sr", name, label, "all", m, v,
                     ref_policy=policy if backend.needs_reference else "")
                 for m, v in means.items()]
-        rows.append(Row(store.run_id, dataset.name, "sr", name, f"SR:{name}", "all", "n_images",
+        rows.append(Row(store.run_id, dataset.name, "sr", name, label, "all", "n_images",
                         float(len(per_image))))
         store.append(cell, rows)
     return summarize(store.load(), [b.name for b in backends])
@@ -55,7 +58,7 @@ def summarize(frame: pd.DataFrame, backends: list[str] | None = None) -> pd.Data
     if backends is not None:
         sr = sr[sr["model"].isin(backends)]
     table = sr.pivot_table(index="model", columns="metric", values="value", aggfunc="mean")
-    cols = [c for c in (*QUALITY_METRICS, "n_images") if c in table.columns]
+    cols = [c for c in (*QUALITY_METRICS, *names_in("count")) if c in table.columns]
     table = table[cols]
     if "n_images" in table:
         table["n_images"] = table["n_images"].astype(int)

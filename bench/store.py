@@ -36,7 +36,7 @@ class Row:
     dataset: str
     task: str          # "sr" for image quality, "segmentation", ...
     model: str         # task model ("fcn") or SR backend name for task "sr"
-    variant: str       # "HR" | "LR" | "SR:<backend>"
+    variant: str       # a Variant's label (bench/variants.py)
     cls: str           # class name, "Mean", "background" or "all"
     metric: str        # "iou", "psnr_y", ...
     value: float

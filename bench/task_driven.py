@@ -80,20 +80,26 @@ def wanted(names: Sequence[str], cfg: BenchConfig) -> bool:
     return cfg.sr.train.objective == "task-driven" or any(parse_name(n) for n in names)
 
 
-def resolve(names: Sequence[str], cfg: BenchConfig, resolve_plain: Callable) -> list:
-    """Resolve `names` where some are task-driven (see the module docstring)."""
+def resolve(names: Sequence[str], cfg: BenchConfig, resolve_plain: Callable,
+            random_weights: bool = False) -> list:
+    """Resolve `names` where some are task-driven (see the module docstring).
+    `random_weights` (`bench cost`, `bench perf`): the base architecture under the name, no
+    weights and no task model looked up."""
     if len(set(names)) != len(names):
         raise ConfigError(f"backends listed twice: {', '.join(names)}")
     plain_cfg = cfg.model_copy(deep=True)
     plain_cfg.sr.train.objective = "pixel"
     parsed = {n: parse_name(n) for n in names}
     bases = list(dict.fromkeys(p[0] if p else n for n, p in parsed.items()))
-    resolved = dict(zip(bases, resolve_plain(bases, plain_cfg)))
+    resolved = dict(zip(bases, resolve_plain(bases, plain_cfg, random_weights)))
     out, target = [], None
     for name, p in parsed.items():
         rb = resolved[p[0] if p else name]
         if p is None and not (cfg.sr.train.objective == "task-driven" and rb.spec.trainable):
             out.append(rb)
+            continue
+        if random_weights:
+            out.append(dataclasses.replace(rb, name=name))
             continue
         _check_base(name, rb)
         protocol = (p[1] if p else None) or cfg.sr.task_driven.protocol
@@ -119,32 +125,66 @@ def _check_base(name: str, rb) -> None:  # type: ignore[no-untyped-def]
                           "a task-driven backend is trained by the harness; remove that entry")
 
 
+@dataclass(frozen=True)
+class _TaskPlan:
+    """What `bench.task_key` reads of a plan, for the HR task model (no plan imported)."""
+
+    cfg: Any
+    task: Any                      # ResolvedTask
+    device: str
+    dataset_fingerprint: str
+    classes: list
+    threads: int
+
+
+@dataclass(frozen=True)
+class _HRGroup:
+    model: str
+    seed: int
+    trained_on: Any = field(default_factory=lambda: _Label("HR"))
+
+
+@dataclass(frozen=True)
+class _Label:
+    label: str
+
+
+def _open_task_data(cfg: BenchConfig):  # type: ignore[no-untyped-def]
+    """The task's dataset, opened as bench.plan.open_task_dataset opens it."""
+    from bench.datasets import open_dataset
+
+    d = cfg.data
+    return open_dataset(d.dataset, seed=d.seed, n_train=d.n_train, n_val=d.n_val,
+                        n_test=d.n_test, data_root=d.data_root)
+
+
 def task_target(cfg: BenchConfig) -> TaskDrivenTarget:
     """The HR-trained task model of `sr.task_driven` (checked: task, model, feature taps)."""
+    import torch
+
     from bench.commands.common import resolve_device
-    from bench.execute import fit_config, model_settings
-    from bench.plan import Group, Plan, open_task_dataset, task_model_key
-    from bench.runner import effective_threads
-    from tasks import TASK_MODELS, models_for
+    from bench.resolved_task import resolve_task
+    from bench.task_key import fit_config, model_settings, task_model_key
 
     td = cfg.sr.task_driven
     task = td.task or cfg.task.name
     if task != cfg.task.name:
         raise ConfigError(f"sr.task_driven.task={task}: the task model comes from the task "
                           f"config; set task.name={task} instead (now {cfg.task.name})")
-    models = models_for(task)
-    model = td.model or (cfg.task.models[0] if cfg.task.models else models[0])
-    if model not in models:
-        raise ConfigError(f"sr.task_driven.model={model}: not a {task} model."
-                          f"{did_you_mean(model, models)} Known: {', '.join(models)}")
-    cls = TASK_MODELS.get(f"{task}/{model}")
-    if not getattr(cls, "feature_taps", ""):
+    model = td.model or (cfg.task.models[0] if cfg.task.models else "")
+    try:
+        rtask = resolve_task(task, (model,))
+    except ConfigError as exc:
+        raise ConfigError(f"sr.task_driven.model={model}: {exc}") from None
+    if not getattr(rtask.model_class(model), "feature_taps", ""):
         raise ConfigError(f"sr.task_driven.model={model}: the {task}/{model} model has no "
                           "feature taps (TaskModel.features), so it cannot drive SR training")
-    dataset = open_task_dataset(cfg)
-    plan = Plan(cfg, "", task, dataset.name, dataset.fingerprint(), list(dataset.classes), "",
-                "", resolve_device(cfg.device), effective_threads(cfg), "", {}, [])
-    group = Group(model, cfg.seeds[0] if td.seed is None else td.seed, "HR", ())
+    dataset = _open_task_data(cfg)
+    # the run's numeric environment (bench.runner.effective_threads: the same rule)
+    threads = cfg.threads or torch.get_num_threads()
+    plan = _TaskPlan(cfg, rtask, resolve_device(cfg.device), dataset.fingerprint(),
+                     list(dataset.classes), threads)
+    group = _HRGroup(model, cfg.seeds[0] if td.seed is None else td.seed)
     fit, settings = fit_config(plan, group), model_settings(plan, group)
     return TaskDrivenTarget(task, model, group.seed, settings, dict(vars(fit)),
                             task_model_key(plan, group, fit, None, settings),
@@ -176,13 +216,11 @@ def ensure_task_model(t: TaskDrivenTarget, cfg: BenchConfig, cache, progress: bo
 
 
 def _fit_task_model(t: TaskDrivenTarget, cfg: BenchConfig, cache, directory: Path) -> None:
-    from bench.plan import open_task_dataset
-    from bench.variants import Targets, VariantImages
-    from tasks import TASK_MODELS
-    from tasks.base import FitConfig
+    from bench.resolved_task import resolve_task
 
-    train = open_task_dataset(cfg).split("train")
-    model = TASK_MODELS.get(f"{t.task}/{t.model}")(**t.settings)
-    model.fit(VariantImages(train, "HR", None), Targets(train), list(t.classes),
-              FitConfig(**t.fit))
+    train = _open_task_data(cfg).split("train")
+    rtask = resolve_task(t.task, (t.model,))
+    model = rtask.make_model(t.model, **t.settings)
+    model.fit([s.hr for s in train], [s.target for s in train], list(t.classes),
+              rtask.fit_config(**t.fit))
     cache.publish_dir(directory, model.save, complete=_complete)

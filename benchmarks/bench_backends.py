@@ -27,7 +27,7 @@ def run(backends: list[str], lr_size: tuple[int, int], repeats: int, warmup: int
         threads: int | None, device: str) -> dict[str, Any]:
     import torch
 
-    from bench.metrics.cost import cost_report
+    from bench.cost import cost_report
     from bench.metrics.counting import achieved_ratio, dense_conv_gmacs_per_s, torch_threads
 
     def ceiling() -> float:

@@ -7,7 +7,10 @@ depth_source="gt") also take `depth` = (depth of the LR, depth of the Ref downsa
 size), each (B, 1, h, w) in metres. `fingerprint()` identifies architecture + hyper-parameters
 + weights, so the SR-output cache can be content-addressed by it.
 
-Every `BACKENDS` entry is a `BackendSpec`; its `kind` says where weights come from:
+Every `BACKENDS` entry is a `BackendSpec`. Its `kind` says where weights come from, and the
+harness never compares it: it asks the capabilities the spec derives from it (`trainable`,
+`takes_weights`, `needs_weights_file`, `exportable`, `runtime_timed`, `needs_reference`,
+`needs_depth(hparams)`):
 - "learned": `build(**hparams)` returns an nn.Module; weights come from the harness's trainer
   (cached) or a local file (`sr.weights.<name>`);
 - "fixed": `build(scale=...)` returns a ready SRBackend (no weights, e.g. bicubic);
@@ -19,30 +22,12 @@ backend's module names it.
 from __future__ import annotations
 
 import inspect
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-import torch
-
 from bench.errors import BenchError
-
-
-class SRBackend(ABC):
-    name: str
-    scale: int = 4
-    needs_reference: bool = False
-    needs_depth: bool = False
-
-    @abstractmethod
-    def upscale(self, lr: torch.Tensor, ref: torch.Tensor | None = None,
-                depth: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """LR (B,3,h,w) in [0,1] [+ Ref (B,3,4h,4w)] [+ depth] -> SR (B,3,4h,4w) in [0,1]."""
-
-    @abstractmethod
-    def fingerprint(self) -> str:
-        """Stable hash of architecture, hyper-parameters and weights."""
+from sr_backends.interface import SRBackend  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -73,13 +58,12 @@ class BackendSpec:
     hparams: dict[str, Any] = field(default_factory=dict)
     needs_reference: bool = False
     scale: int = 4
-    description: str = ""
     kind: Literal["learned", "fixed", "file"] = "learned"
     # Hyper-parameter overrides giving a tiny variant of the same code path, so tests build and
     # run every registered spec in well under a second (empty: the tests use `hparams`).
     tiny: dict[str, Any] = field(default_factory=dict)
     # Published figures the full variant must reproduce: "params" (count) and/or
-    # "paper_gflops" (the paper's counter at LR 128x128); tests check what is present.
+    # "paper_gflops" (the paper's Table 2 counter at LR 128x128); tests check what is present.
     reference: dict[str, float] = field(default_factory=dict)
     # The constructor whose keyword arguments `sr.hparams.<name>` may also set (when `build`
     # only forwards **kwargs); None: only the keys of `hparams` (and build's own keywords).
@@ -92,10 +76,43 @@ class BackendSpec:
     # A "file" backend: what its file says it holds, {"backend": NAME, "hparams": {...}} (e.g.
     # the backend an ONNX file was exported from), so reports can state the model's size.
     source: dict[str, Any] = field(default_factory=dict)
+    # The hyper-parameter (key, value) with which the model takes ground-truth depth as an
+    # input (DSRNet: ("depth_source", "gt")); None: never.
+    depth_input: tuple[str, Any] | None = None
 
+    # -- capabilities: what the harness asks instead of comparing `kind` ----------------------
     @property
     def trainable(self) -> bool:
+        """A PyTorch architecture (hyper-parameters, weights the harness can train)."""
         return self.kind == "learned"
+
+    @property
+    def takes_weights(self) -> bool:
+        """Weights come from somewhere (the trainer or a file); False: a fixed method."""
+        return self.kind != "fixed"
+
+    @property
+    def needs_weights_file(self) -> bool:
+        """Only a local file the user passes makes this backend (e.g. external, onnx:FILE)."""
+        return self.kind == "file"
+
+    @property
+    def exportable(self) -> bool:
+        """`bench export` can write it to ONNX (a PyTorch module with weights)."""
+        return self.trainable
+
+    @property
+    def runtime_timed(self) -> bool:
+        """Timed through its own runtime's `upscale` (e.g. ONNX Runtime), not as a torch
+        module: no hyper-parameter rows, no torch memory accounting."""
+        return self.needs_weights_file
+
+    def needs_depth(self, hparams: dict[str, Any] | None = None) -> bool:
+        """Whether the model built with `hparams` (over the spec's) takes ground-truth depth."""
+        if self.depth_input is None:
+            return False
+        key, value = self.depth_input
+        return {**self.hparams, **(hparams or {})}.get(key) == value
 
     def hparam_names(self) -> set[str]:
         """Keys `sr.hparams.<name>` may set: the spec's own, plus the constructor's keywords."""
@@ -114,9 +131,9 @@ class BackendSpec:
                hparams: dict[str, Any] | None = None, tile: int | None = None,
                scale: int | None = None, allow_random: bool = False) -> SRBackend:
         """A ready, inference-only backend."""
-        if self.kind == "fixed":
+        if not self.takes_weights:
             return self.build(scale=scale or self.scale)
-        if self.kind == "file":
+        if self.needs_weights_file:
             if weights is None:
                 raise BenchError(f"backend {name!r} needs a local checkpoint: "
                                  f"--set sr.weights.{name}=/path/to/model.pth")

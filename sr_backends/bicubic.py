@@ -30,5 +30,4 @@ class BicubicBackend(SRBackend):
         return hashlib.sha256(f"bicubic|torch-a=-0.75|x{self.scale}".encode()).hexdigest()[:16]
 
 
-SPEC = BackendSpec(arch="bicubic", build=BicubicBackend, kind="fixed",
-                   description="bicubic x4 interpolation (torch, a=-0.75), no learning")
+SPEC = BackendSpec(arch="bicubic", build=BicubicBackend, kind="fixed")

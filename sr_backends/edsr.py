@@ -117,7 +117,6 @@ EDSR_PAPER = ArchSpec(
     build=build_edsr,
     model_class=EDSR,
     hparams={"n_resblocks": 20, "n_feats": 64, "scale": 4, "res_scale": 1.0, "rgb_range": 255.0},
-    description="EDSR 20 res-blocks x 64 ch (the sewer paper's Table 2 configuration)",
     tiny=_TINY,
     reference={"params": 1.81e6, "paper_gflops": 37.39},
 )
@@ -126,7 +125,6 @@ EDSR_BASELINE = ArchSpec(
     build=build_edsr,
     model_class=EDSR,
     hparams={"n_resblocks": 16, "n_feats": 64, "scale": 4, "res_scale": 1.0, "rgb_range": 255.0},
-    description="EDSR baseline, 16 res-blocks x 64 ch",
     tiny=_TINY,
     reference={"params": 1.52e6},  # EDSR paper (x4 baseline)
 )
@@ -135,7 +133,6 @@ EDSR_LARGE = ArchSpec(
     build=build_edsr,
     model_class=EDSR,
     hparams={"n_resblocks": 32, "n_feats": 256, "scale": 4, "res_scale": 0.1, "rgb_range": 255.0},
-    description="EDSR full, 32 res-blocks x 256 ch, residual scaling 0.1",
     tiny=_TINY,
     reference={"params": 43.1e6},  # EDSR paper (x4)
 )

@@ -68,6 +68,4 @@ class ExternalBackend(SRBackend):
         return out.clamp(0.0, 1.0).to(lr.device)
 
 
-SPEC = BackendSpec(arch="external", build=ExternalBackend, kind="file",
-                   description="any local checkpoint spandrel recognises "
-                               "(--set sr.weights.external=FILE)")
+SPEC = BackendSpec(arch="external", build=ExternalBackend, kind="file")

@@ -15,8 +15,11 @@ from typing import Any
 import torch
 
 from bench.errors import BenchError
-from sr_backends.base import ArchSpec, SRBackend
+from sr_backends.interface import SRBackend
 from sr_backends.weights import jsonable, load_weights, tensor_file
+
+# `spec` below is a sr_backends.base.BackendSpec; base.py makes LearnedBackends, so importing
+# it here (even for typing) would close a circle.
 
 
 def default_weights_path(name: str, weights_dir: Path | str) -> Path:
@@ -30,7 +33,7 @@ def _check_image(t: torch.Tensor, what: str) -> None:
 
 
 class LearnedBackend(SRBackend):
-    def __init__(self, name: str, spec: ArchSpec, weights: Path | str | None = None,
+    def __init__(self, name: str, spec: Any, weights: Path | str | None = None,
                  device: str | torch.device = "cpu", tile: int | None = None, *,
                  allow_random: bool = False, hparams: dict[str, Any] | None = None,
                  tile_overlap: int = 8, seed: int = 0) -> None:
@@ -136,7 +139,7 @@ def load_backend(name: str, weights: Path | str | None = None,
     from sr_backends import BACKENDS
 
     spec = BACKENDS.get(name)
-    if spec.kind == "learned" and weights is None and weights_dir is not None:
+    if spec.trainable and weights is None and weights_dir is not None:
         stem = default_weights_path(name, weights_dir)
         weights = stem if tensor_file(stem).is_file() else None
     return spec.create(name, weights=weights, device=device, tile=tile,

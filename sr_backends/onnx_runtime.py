@@ -160,6 +160,5 @@ def spec_for(path: str) -> BackendSpec:
     return BackendSpec(arch="onnx", build=OnnxBackend, kind="file",
                        needs_reference=json.loads(meta["needs_reference"]),
                        scale=int(meta["scale"]),
-                       description=f"{meta['backend']} exported to ONNX, run by ONNX Runtime",
                        source={"backend": meta["backend"],
                                "hparams": json.loads(meta["hparams"])})

@@ -91,7 +91,6 @@ RCAN_SPEC = ArchSpec(
     build=build_rcan,
     hparams={"n_resgroups": 10, "n_resblocks": 20, "n_feats": 64, "reduction": 16,
              "scale": 4, "rgb_range": 255.0},
-    description="RCAN 10 residual groups x 20 RCAB, 64 ch, channel-attention reduction 16",
     tiny={"n_resgroups": 2, "n_resblocks": 2, "n_feats": 16, "reduction": 4},
     reference={"params": 15.59e6, "paper_gflops": 261.44},
 )

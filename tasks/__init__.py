@@ -38,8 +38,9 @@ TASK_MODELS: Registry = Registry(
                             "(small), ResNet-10 (tiny)",
         "segmentation/deeplabv3plus": "DeepLabV3+ (segmentation-models-pytorch, from scratch): "
                                       "ResNet-50 (full), ResNet-18 (small), ResNet-10t (tiny)",
-        "detection/yolov5s": "YOLOv5 (ultralytics, YOLOv5u head, from scratch): v5s (full), "
-                             "v5n (small, tiny)",
+        "detection/yolov5s": "YOLOv5u (ultralytics yolov5s.yaml: anchor-free head, not the "
+                             "paper's anchor-based YOLOv5s, Table 5; from scratch): v5s (full), v5n "
+                             "(small, tiny)",
         "detection/ssd": "SSD (torchvision, from scratch): SSD300-VGG16 (full), "
                          "SSDlite320-MobileNetV3 (small), its x0.5 width (tiny)",
         "classification/inception_v3": "InceptionV3 (timm, from scratch, 299x299): full; same "

@@ -39,7 +39,8 @@ class FitConfig:
 ProgressFn = Callable[[int, int, str], None]
 
 # Model size presets every task model offers (config `task.size`): tiny (smoke tests), small
-# (the quick CPU profile), full (the paper's networks).
+# (the quick CPU profile), full (the networks the paper names at their usual size; the
+# paper does not state backbones or variants for FCN, DeepLabv3+ and SSD: ours).
 PRESETS = ("tiny", "small", "full")
 
 

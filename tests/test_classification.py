@@ -180,7 +180,7 @@ def test_fit_is_seeded_streams_and_round_trips(name, tmp_path, one_thread):
 
 
 def test_spec_registers_metrics_and_summary_rows():
-    from bench.metrics import metric_info
+    from bench.catalogue import metric_info
     from tasks import TASKS
 
     spec = TASKS.get("classification")

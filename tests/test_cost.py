@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from bench.errors import BenchError
-from bench.metrics.cost import cost_report
+from bench.cost import cost_report
 from bench.metrics.counting import (
     achieved_ratio, count_costs, count_params, dense_conv_gmacs_per_s, measure_latency,
 )

@@ -24,7 +24,7 @@ def test_bad_sizes_raise_with_the_text(bad):
 
 def test_bench_cost_and_cost_report_agree(bench_json, tmp_path):
     """`bench cost --lr-size`, cost_report(lr_size="WxH") and a (h, w) tuple: one order."""
-    from bench.metrics.cost import cost_report
+    from bench.cost import cost_report
 
     cli = bench_json("cost", "--backend", "bicubic", "--repeats", "0", "--lr-size", "24x16",
                      "--out", str(tmp_path))

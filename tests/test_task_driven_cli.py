@@ -35,7 +35,7 @@ def _err(capsys, argv) -> str:
     ([], "bicubic+td", "has nothing to train"),
     ([], "edsrr+td", "Did you mean 'edsr'"),
     ([], "edsr+td-joint", "not implemented yet"),
-    (["sr.task_driven.model=fcm"], "edsr+td", "Did you mean 'fcn'"),
+    (["sr.task_driven.model=fcm"], "edsr+td", "Did you mean 'segmentation/fcn'"),
     (["sr.task_driven.task=detection"], "edsr+td", "set task.name=detection"),
 ])
 def test_one_line_errors(capsys, tmp_path, monkeypatch, sets, backend, expected):

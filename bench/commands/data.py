@@ -13,8 +13,8 @@ from bench.errors import BenchError
 SYNTH_VIEWS = {"sr": "synthsewer-sr", "pipe": "synthsewer-pipe", "cls": "synthsewer-cls"}
 
 
-def _listing(kind: str) -> list[dict[str, object]]:
-    if kind == "tasks":
+def _listing(what: str) -> list[dict[str, object]]:
+    if what == "tasks":
         from tasks import TASK_MODELS, TASKS, models_for
 
         out = []
@@ -26,12 +26,12 @@ def _listing(kind: str) -> list[dict[str, object]]:
                         "models": "; ".join(f"{m}: {TASK_MODELS.description(f'{name}/{m}')}"
                                             for m in models_for(name))})
         return out
-    if kind == "metrics":
-        from bench.metrics import catalogue
+    if what == "metrics":
+        from bench.catalogue import catalogue
 
         return [{"name": m.name, "unit": m.unit, "higher_is_better": m.higher_is_better,
                  "description": m.description} for m in catalogue().values()]
-    if kind == "backends":
+    if what == "backends":
         from sr_backends import BACKENDS as reg
     else:
         from bench.datasets import DATASETS as reg

@@ -50,9 +50,9 @@ def register(app: typer.Typer) -> None:
 
         cfg = build_config(config, sets, profile, None)
         (resolved,) = resolve_backends([backend], cfg)
-        if resolved.spec.kind != "learned":
-            raise BenchError(f"backend {backend!r} is {resolved.spec.kind!r}: only learned "
-                             "backends (a PyTorch model with weights) export")
+        if not resolved.spec.exportable:
+            raise BenchError(f"backend {backend!r} does not export: only learned backends "
+                             "(a PyTorch model with weights) export")
         cache = Cache(cache_root(cfg.cache_dir))
         # weights are trained on the configured device; the export itself runs on the CPU
         from bench.commands.common import resolve_device

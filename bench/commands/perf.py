@@ -21,10 +21,11 @@ from rich.table import Table
 from bench.commands.common import (ConfigOpt, JsonOpt, OutOpt, ProfileOpt, SetOpt, build_config,
                                    emit_json, log, out_console, resolve_device)
 from bench.errors import BenchError
+from bench.metrics import names_in
 from bench.sizes import parse_size
 
-LATENCY_METRICS = ("latency_ms", "latency_q1_ms", "latency_q3_ms")
-STATIC_METRICS = ("params", "macs", "paper_gflops")
+LATENCY_METRICS = names_in("latency")  # from the metric catalogue
+STATIC_METRICS = names_in("cost")
 
 # Hidden on the perf commands: accepted only to answer with a clear error.
 _Unused = Annotated[Optional[str], typer.Option(hidden=True)]
@@ -42,17 +43,16 @@ def _command_line() -> str:
     return "bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-def _cost(name: str, hw: tuple[int, int], device: str, repeats: int | None) -> dict:
+def _cost(resolved: Any, hw: tuple[int, int], device: str, repeats: int | None) -> dict:
     """Generic cost report, plus the spec's own accounting when it declares a
     `cost_breakdown` hook ("module:attr", called as (name, spec, lr_size, ref_size) -> dict;
     its keys override the generic ones, its "explanation" becomes the report's note, and its
     "latency_note" is kept only when latency was measured)."""
-    from bench.metrics.cost import cost_report
+    from bench.cost import cost_report
     from bench.registry import load_target
-    from sr_backends import BACKENDS
 
-    report = cost_report(name, lr_size=hw, device=device, latency_repeats=repeats)
-    spec = BACKENDS.get(name)
+    name, spec = resolved.name, resolved.spec
+    report = cost_report(resolved, lr_size=hw, device=device, latency_repeats=repeats)
     hook = getattr(spec, "cost_breakdown", "")
     if hook:
         scale = getattr(spec, "scale", 4)
@@ -127,23 +127,22 @@ def _register_cost(app: typer.Typer) -> None:
         config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None,
         out: OutOpt = None, as_json: JsonOpt = False,
     ) -> None:
-        """Params, MACs (two counters), the paper's GFLOPs convention and latency (median,
+        """Params, MACs (two counters), the paper's GFLOPs convention (Table 2) and latency (median,
         IQR; threads, device and precision stated) of backends; rows go into the store for
         `bench leaderboard`. Reference-based backends get a Ref of 4x the LR size."""
         import torch
 
-        from sr_backends import BACKENDS
+        from bench.backends import resolve_backends
 
         cfg = build_config(config, sets, profile, out)
         names = backend or list(cfg.sr.backends)  # default: the configured backends
-        for name in names:
-            BACKENDS.check(name)
+        resolved = resolve_backends(names, cfg, random_weights=True)
         if repeats is not None and repeats < 0:
             raise BenchError(f"--repeats {repeats}: expected 0 (no latency) or more")
         h, w = parse_size(lr_size, "--lr-size")
         device = resolve_device(cfg.device)
         threads = torch.get_num_threads()
-        reports = {n: _cost(n, (h, w), device, repeats) for n in names}
+        reports = {r.name: _cost(r, (h, w), device, repeats) for r in resolved}
         store_costs(cfg.out, cfg.model_dump(mode="json"), reports, lr_size, device, threads)
         if as_json:
             emit_json(reports if len(names) > 1 else reports[names[0]])
@@ -154,13 +153,12 @@ def _register_cost(app: typer.Typer) -> None:
                 log(f"{n}: {r['note']}")
 
 
-def _hparam_overrides(text: str | None, name: str) -> dict[str, Any]:
+def _hparam_overrides(text: str | None, name: str, spec: Any) -> dict[str, Any]:
     """`--hparams "{key: value}"` (YAML/JSON mapping) -> dict, keys checked against the spec."""
     if not text:
         return {}
     import yaml
 
-    from bench.perf import learned_spec
     from bench.registry import did_you_mean
 
     try:
@@ -169,7 +167,6 @@ def _hparam_overrides(text: str | None, name: str) -> dict[str, Any]:
         raise BenchError(f"--hparams {text!r}: not YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise BenchError(f"--hparams {text!r}: expected a mapping, e.g. \"{{key: value}}\"")
-    spec = learned_spec(name)
     known = spec.hparam_names() if hasattr(spec, "hparam_names") else set(spec.hparams)
     for key in data:
         if key not in known:
@@ -224,22 +221,24 @@ def _register_perf(perf_app: typer.Typer) -> None:
         """Forward latency, peak memory and achieved GMAC/s of learned backends (random
         weights) as a ratio to a dense 3x3 convolution measured in the same run; an exported
         model (`onnx:FILE`) is timed through ONNX Runtime (Ref↓ prepared in torch included)."""
-        from sr_backends import BACKENDS
+        from bench.backends import resolve_backends
+        from bench.config import BenchConfig
 
         _reject_unused("perf backend", config=config, set=sets, profile=profile, out=out)
-        for name in backend:
-            BACKENDS.check(name)
+        # random weights: the defaults suffice (no weights resolved, nothing trained)
+        resolved = resolve_backends(list(dict.fromkeys(backend)), BenchConfig(),
+                                    random_weights=True)
         size = parse_size(lr_size, "--lr-size")
         from bench.perf import backend_perf, timeable_spec
 
-        specs = {name: timeable_spec(name) for name in backend}  # one line for fixed backends
+        # one line for fixed backends
+        specs = {r.name: timeable_spec(r.name, r.spec) for r in resolved}
         results = {}
-        for name in backend:
-            learned = specs[name].kind == "learned"
-            overrides = _hparam_overrides(hparams, name) if learned else {}
+        for name, spec in specs.items():
+            overrides = _hparam_overrides(hparams, name, spec) if spec.trainable else {}
             results[name] = backend_perf(name, lr_size=size, repeats=repeats, threads=threads,
-                                         memory=memory,
-                                         rows={"forward": overrides} if learned else None)
+                                         memory=memory, spec=spec,
+                                         rows={"forward": overrides} if spec.trainable else None)
         if len(backend) == 1:
             result = results[backend[0]]
             emit_json(result) if as_json else out_console.print_json(data=result)

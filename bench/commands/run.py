@@ -8,6 +8,7 @@ import typer
 
 from bench.commands.common import (ConfigOpt, JsonOpt, OutOpt, ProfileOpt, SetOpt, build_config, show_progress,
                                    emit_json, log, out_console, resolve_device)
+from bench.config import DEFAULT_TASK
 from bench.errors import BenchError
 
 RunOpt = Annotated[Path, typer.Option("--run", "-r", help="Run folder (results/runs/<id>) or its id.")]
@@ -30,10 +31,10 @@ def print_tables(run_dir: Path, as_json: bool = False) -> dict:
     store = ResultStore(run_dir)
     manifest = store.manifest()
     frame = store.load()
-    task = manifest.get("task", "segmentation")
-    from tasks import TASKS
+    from bench.resolved_task import task_spec
 
-    spec = TASKS.get(task)
+    task = manifest.get("task", DEFAULT_TASK)
+    spec = task_spec(task)
     tables = []
     for metric in spec.table_metrics:
         tables += delta_tables(frame, task, metric, classes=manifest.get("classes"),
@@ -75,7 +76,7 @@ def _print_plan(info: dict) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
-        task: Annotated[Optional[str], typer.Option("--task", "-t", help="Downstream task (`bench ls tasks`); default: segmentation.")] = None,
+        task: Annotated[Optional[str], typer.Option("--task", "-t", help=f"Downstream task (`bench ls tasks`); default: {DEFAULT_TASK}.")] = None,
         dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Task dataset (default: the task's).")] = None,
         data_root: Annotated[Optional[Path], typer.Option(help="Folder of a real-format dataset (pipe).")] = None,
         backend: Annotated[Optional[list[str]], typer.Option("--backend", "-b", help="SR backends (repeatable; default from config).")] = None,
@@ -90,27 +91,24 @@ def register(app: typer.Typer) -> None:
         """The main job: train task models on HR, evaluate on HR / LR / `SR:<backend>`, print the
         paper-style ΔLR/ΔSR/ΔHR table per class. Rerunning resumes; caches make reruns cheap."""
         from bench.cache import Cache
+        from bench.dryrun import describe
+        from bench.registry import did_you_mean
         from bench.executors import execute
-        from bench.plan import describe
         from bench.runner import finish, open_and_plan, write_manifest
-        from tasks import TASK_MODELS, TASKS
 
-        if executor is not None and executor not in ("local", "ray"):
-            raise BenchError(f"--executor {executor!r}: expected local or ray")
+        from bench.config import EXECUTORS
+
+        if executor is not None and executor not in EXECUTORS:
+            raise BenchError(f"--executor {executor!r}: expected "
+                             f"{' or '.join(EXECUTORS.names())}.{did_you_mean(executor, EXECUTORS)}")
         direct = {"task.name": task, "data.dataset": dataset,
                   "data.data_root": str(data_root) if data_root else None,
                   "sr.backends": backend, "task.models": model, "executor.name": executor,
                   "executor.address": ray_address}
         cfg = build_config(config, sets, profile, out, **direct)
-        spec = TASKS.get(cfg.task.name)
         from bench.datasets import DATASETS
 
         DATASETS.check(cfg.data.dataset)
-        if not cfg.task.models:
-            raise BenchError(f"task.models is empty: name at least one {cfg.task.name} model "
-                             f"(`bench ls tasks`)")
-        for m in cfg.task.models:
-            TASK_MODELS.check(f"{cfg.task.name}/{m}")
         device = resolve_device(cfg.device)
         store, plan = open_and_plan(cfg, device, fresh=fresh)
         cache = Cache(plan.cache_root)
@@ -122,12 +120,13 @@ def register(app: typer.Typer) -> None:
                 _print_plan(info)
             return
         write_manifest(cfg, store, plan)
-        log(f"run {store.run_id}: {spec.name} on {cfg.data.dataset}, profile {cfg.profile}, "
+        task_ = plan.task
+        log(f"run {store.run_id}: {task_.name} on {cfg.data.dataset}, profile {cfg.profile}, "
             f"device {device}, {plan.threads} thread(s), backends {', '.join(cfg.sr.backends)}, "
             f"protocol {cfg.task.protocol}, executor {cfg.executor.name}; "
             f"{len(plan.todo)}/{plan.cells_total} cells to compute")
-        for m in cfg.task.models:
-            log(f"  {m}: {TASK_MODELS.get(f'{cfg.task.name}/{m}').describe(cfg.task.size)}")
+        for m in task_.models:
+            log(f"  {m}: {task_.describe_model(m, cfg.task.size)}")
         summary = execute(plan, store, progress_bars=show_progress(not as_json))
         finish(plan, store)
         result = print_tables(store.run_dir, as_json=as_json)

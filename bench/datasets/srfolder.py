@@ -1,4 +1,4 @@
-"""SR folder format (the layout of the paper's "Deep Sewer Super-Resolution Dataset").
+"""SR folder format (the layout of the paper's "Deep Sewer Super-Resolution Dataset", section 5.1).
 
 On disk, for each split in train, val, test::
 

@@ -1,6 +1,6 @@
 """Torch-only cost counting: parameters, MACs (two independent counters), latency, and the
 machine's dense-convolution ceiling. A core module: models (sr_backends/) and tasks may import
-it; it imports nothing from the harness or the models. `bench.metrics.cost.cost_report` builds
+it; it imports nothing from the harness or the models. `bench.cost.cost_report` builds
 the per-backend report on top of it.
 
 Conventions:

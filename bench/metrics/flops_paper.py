@@ -83,7 +83,7 @@ def matmul_ops(func_name: str, args: tuple, out: torch.Tensor) -> int:
 
 
 class PaperFlopCounter(TorchDispatchMode):
-    """Counts ops under the paper's convention; `.total` and `.by_kind` after the forward."""
+    """Counts ops under the paper's (Table 2) convention; `.total` and `.by_kind` after the forward."""
 
     def __init__(self) -> None:
         super().__init__()

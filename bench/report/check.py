@@ -96,7 +96,7 @@ def compare(frame: pd.DataFrame, baseline: pd.DataFrame, tolerance: float = 0.0,
 def check(frame: pd.DataFrame, baseline: pd.DataFrame, tolerance: float = 0.0,
           rel_tolerance: float = 0.0) -> CheckReport:
     """Compare every baseline entry with the run's seed mean, in display units."""
-    from bench.metrics import metric_info
+    from bench.catalogue import metric_info
 
     means = run_means(frame.astype({"seed": int}) if "seed" in frame else frame)
     for col in KEY:

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bench import atomic
+from bench.variants import Variant, is_sr_label, sr_label
 
 
 @dataclass
@@ -84,7 +85,7 @@ def _same_as_lr(wide: pd.DataFrame, backends: list[str]) -> list[str]:
         return []
     same = []
     for b in backends:
-        sr = wide.get(f"SR:{b}")
+        sr = wide.get(sr_label(b))
         if sr is not None and sr.notna().all() and ((sr - wide["LR"]).abs() <= 1e-12).all():
             same.append(b)
     return same
@@ -101,7 +102,7 @@ def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str]
     """`summary_rows`: labels stored under `metric`, or (label, other metric) pairs for a row
     stored under its own metric (classification's ("F2-CIW", "f2_ciw")); such a metric must
     share the table metric's direction and display scale, so one sign and scale fit all rows."""
-    from bench.metrics import metric_info
+    from bench.catalogue import metric_info
 
     info = metric_info(metric)
     foreign = dict(r for r in summary_rows if not isinstance(r, str))
@@ -119,7 +120,7 @@ def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str]
         return []
     sign = 1.0 if info.higher_is_better else -1.0
     if backends is None:
-        backends = sorted({v[3:] for v in rows["variant"] if v.startswith("SR:")})
+        backends = sorted({Variant.parse(v).backend for v in rows["variant"] if is_sr_label(v)})
     present = set(rows["cls"])
     order = [c for c in (classes or sorted(present - set(summary_rows))) if c in present]
     order += [c for c in summary_rows if c in present]
@@ -134,14 +135,14 @@ def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str]
         lr, hr = wide.get("LR"), wide.get("HR")
         per_seed["LR"] = lr
         for b in backends:
-            per_seed[f"SR({b})"] = wide.get(f"SR:{b}")
+            per_seed[f"SR({b})"] = wide.get(sr_label(b))
         per_seed["HR"] = hr
         per_seed["ΔLR"] = sign * (lr - hr) if lr is not None and hr is not None else np.nan
         for b in backends:
-            sr = wide.get(f"SR:{b}")
+            sr = wide.get(sr_label(b))
             per_seed[f"ΔSR({b})"] = sign * (sr - lr) if sr is not None and lr is not None else np.nan
         for b in backends:
-            sr = wide.get(f"SR:{b}")
+            sr = wide.get(sr_label(b))
             per_seed[f"ΔHR({b})"] = sign * (hr - sr) if sr is not None and hr is not None else np.nan
         per_seed = per_seed.astype(float) * info.display_scale
         grouped = per_seed.groupby(level="cls")
@@ -205,7 +206,7 @@ def legend(table: DeltaTable) -> str:
 
 
 def _higher(table: DeltaTable) -> bool:
-    from bench.metrics import metric_info
+    from bench.catalogue import metric_info
 
     return metric_info(table.metric).higher_is_better
 

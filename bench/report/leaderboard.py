@@ -15,12 +15,12 @@ from pathlib import Path
 import pandas as pd
 
 from bench import atomic
+from bench.metrics import METRICS, names_in
 from bench.report.selection import COST_KEYS, LATENCY_KEYS, QUALITY_KEYS, Selection, choose
 
-QUALITY = ["psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"]
-COST = ["macs", "paper_gflops", "params"]
-LATENCY = ["latency_ms", "latency_q1_ms", "latency_q3_ms"]
-LOWER_IS_BETTER = ("GMACs", "params (M)", "latency_ms", "paper_gflops")
+# The columns and their directions come from the metric catalogue (bench/metrics).
+QUALITY, COST, LATENCY = (list(names_in(g)) for g in ("quality", "cost", "latency"))
+DISPLAYED = {"GMACs": "macs", "params (M)": "params"}  # display column -> stored metric
 PAPER_LR = "128x128"
 
 
@@ -100,10 +100,15 @@ def build(frame: pd.DataFrame, dataset: str | None = "synthsewer-sr", sort: str 
     if "params" in table:
         table["params (M)"] = table.pop("params") / 1e6
     if sort in table.columns:
-        table = table.sort_values(sort, ascending=sort in LOWER_IS_BETTER)
+        table = table.sort_values(sort, ascending=_lower_is_better(sort))
     table.index.name = "backend"
     others = {k: v for k, v in (("quality", q_other), ("cost", c_other), ("latency", l_other)) if v}
     return Board(table, q_sel, c_sel, l_sel, others)
+
+
+def _lower_is_better(column: str) -> bool:
+    info = METRICS.get(DISPLAYED.get(column, column))
+    return info is not None and not info.higher_is_better
 
 
 def leaderboard(frame: pd.DataFrame, dataset: str = "synthsewer-sr", sort: str = "psnr_y",

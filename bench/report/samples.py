@@ -39,7 +39,9 @@ def plot_samples(cfg: BenchConfig, backends: list[str], dataset_name: str, n: in
     policy = ref_policy_for(samples, cfg)
     context = sr_context(dataset.fingerprint(), cfg, policy)
     models = {b.name: b.create(cache, device, cfg) for b in resolve_backends(backends, cfg)}
-    cols = ["LR (bicubic-enlarged)"] + [f"SR: {b}" for b in backends] + ["HR"]
+    from bench.variants import Variant
+
+    cols = ["LR (bicubic-enlarged)"] + [Variant.sr(b).label for b in backends] + ["HR"]
     fig, axes = plt.subplots(len(samples), len(cols), figsize=(2.2 * len(cols), 2.3 * len(samples)),
                              squeeze=False, dpi=150)
     for i, sample in enumerate(samples):

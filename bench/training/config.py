@@ -13,7 +13,7 @@ Patches (`patch_size`, in LR pixels; the HR patch is the `scale`x region):
   Ref region; the crop takes the same window on the Ref (HR coordinates) as on the HR. The
   next frame sees the same pipe wall magnified around the vanishing point, so a same-window
   crop keeps most of the matching content but not all of it. `patch_size: null` trains on
-  whole frames (the paper's setting: LR 112x80, Ref 448x320, batch 1) and is the faithful
+  whole frames (the paper's setting, section 5.1: LR 112x80, Ref 448x320, batch 1) and is the faithful
   choice for reference-based models.
 """
 from __future__ import annotations

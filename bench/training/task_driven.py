@@ -27,7 +27,7 @@ SR4IR's task step trains on CE(SR) + CE(HR) + CE(CQMix) (0.34 each); that step b
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,8 +67,8 @@ def cqmix(sr: torch.Tensor, hr: torch.Tensor, grid: int = CQMIX_GRID,
     return m * sr + (1 - m) * hr, m
 
 
-def _sr_and_losses(model: nn.Module, batch: dict[str, torch.Tensor],
-                   needs_reference: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _sr_and_losses(model: nn.Module, batch: dict[str, torch.Tensor], needs_reference: bool,
+                   sr_forward: Callable) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The SR (with gradients) and the backend's own losses ("total" among them)."""
     with_aux = getattr(model, "training_losses_with_aux", None)
     if callable(with_aux):  # e.g. DSRNet: L_rec + L_dep, the SR with its graph
@@ -81,24 +81,31 @@ def _sr_and_losses(model: nn.Module, batch: dict[str, torch.Tensor],
             raise ConfigError(f"task-driven SR: {type(model).__name__}.training_losses returns "
                               "no 'sr' (the output TDP compares)")
         return losses.pop("sr"), losses
-    from bench.training.trainer import sr_forward
-
     sr = sr_forward(model, batch, needs_reference)
     l1 = F.l1_loss(sr.float(), batch["hr"])
     return sr, {"total": l1, "l1": l1.detach()}
+
+
+def _forward(model: nn.Module, batch: dict[str, torch.Tensor], needs_reference: bool
+             ) -> torch.Tensor:
+    """SR of a SISR model (the trainer passes its own `sr_forward` for the others)."""
+    if needs_reference:
+        raise ValueError("a reference-based model needs the trainer's sr_forward")
+    return model(batch["lr"])
 
 
 class TaskDrivenObjective(nn.Module):
     """SR network + frozen task model: L_sr + λ_tdp·TDP (see the module docstring)."""
 
     def __init__(self, model: nn.Module, task_model: Any, lambda_tdp: float, warmup: int,
-                 needs_reference: bool):
+                 needs_reference: bool, sr_forward: Callable | None = None):
         super().__init__()
         self.model = model
         for net in task_model.networks():
             net.eval().requires_grad_(False)
         self._task = (task_model,)  # a tuple hides it from nn.Module's registration
         self.lambda_tdp, self.warmup, self.needs_reference = lambda_tdp, warmup, needs_reference
+        self._sr_forward = sr_forward or _forward  # the trainer's (reference / depth inputs)
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
 
     @property
@@ -138,7 +145,7 @@ class TaskDrivenObjective(nn.Module):
         return tdp_loss(task.features(sr), target)
 
     def training_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        sr, losses = _sr_and_losses(self.model, batch, self.needs_reference)
+        sr, losses = _sr_and_losses(self.model, batch, self.needs_reference, self._sr_forward)
         total = losses.pop("total")
         on = int(self.iteration) >= self.warmup and self.lambda_tdp > 0
         if on:
@@ -155,19 +162,19 @@ def load_task_model(task: str, model: str, settings: dict[str, Any], directory: 
     """The trained task model in `directory` (a complete cache entry), on `device`."""
     from pathlib import Path
 
-    from tasks import TASK_MODELS
+    from bench.resolved_task import resolve_task
 
     d = Path(directory)
     if not ((d / "model.json").is_file() and (d / "model.safetensors").is_file()):
         raise ConfigError(f"task-driven SR: the {task}/{model} task model is not trained "
                           f"({d} is incomplete); train it first (bench run trains it)")
-    tm = TASK_MODELS.get(f"{task}/{model}")(**settings)
+    tm = resolve_task(task, (model,)).make_model(model, **settings)
     tm.load(d, device=str(device))
     return tm
 
 
 def task_driven_objective(model: nn.Module, cfg: Any, needs_reference: bool,
-                          device: torch.device) -> nn.Module:
+                          device: torch.device, sr_forward: Callable) -> nn.Module:
     """The trainer's entry point: wrap `model` when `cfg.objective` is task-driven."""
     if cfg.objective != "task-driven":
         return model
@@ -179,4 +186,5 @@ def task_driven_objective(model: nn.Module, cfg: Any, needs_reference: bool,
         raise ConfigError(f"sr.task_driven.protocol={td.protocol}: not implemented yet "
                           "(only 'frozen' trains); see docs/task-driven.md")
     task = load_task_model(td.task, td.model, td.settings, td.directory, device)
-    return TaskDrivenObjective(model, task, td.lambda_tdp, td.warmup, needs_reference)
+    return TaskDrivenObjective(model, task, td.lambda_tdp, td.warmup, needs_reference,
+                               sr_forward)

@@ -106,7 +106,7 @@ def resolve_spec(spec_or_name: str | ArchSpec, label: str) -> tuple[str, ArchSpe
     else:
         from sr_backends import BACKENDS  # lazy: resolving a name imports the backend module
         name, spec = spec_or_name, BACKENDS.get(spec_or_name)
-    if spec.kind != "learned":
+    if not spec.trainable:
         raise ConfigError(f"train-sr: backend {name!r} has nothing to train "
                           f"(not a learned architecture)")
     return name, spec
@@ -234,7 +234,7 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
     model = spec.build(**hparams).to(device)
     if spec.distill is not None or cfg.distill is not None:
         model = distillation_objective(name, spec, model, cfg).to(device)
-    model = task_driven_objective(model, cfg, needs_ref, device).to(device)  # task-driven SR
+    model = task_driven_objective(model, cfg, needs_ref, device, sr_forward).to(device)
     _check_depth(model, name, train_pairs, val_pairs)
     optim = Optimizers(model, cfg, use_amp, device)
 

@@ -32,7 +32,7 @@ DSRNET_SPEC = ArchSpec(
     hparams={**_COMMON, **TEACHER, "lambda_per": 1.0, "lambda_adv": 5e-3,
              "vgg19_weights": None, "disc_feats": 64},
     needs_reference=True,
-    description="DSRNet teacher: depth-guided RefSR, L_rec + L_dep + L_per + L_adv",
+    depth_input=("depth_source", "gt"),
     tiny=_TINY_GAN,
 )
 DSRNET_PLUS_SPEC = ArchSpec(
@@ -42,7 +42,7 @@ DSRNET_PLUS_SPEC = ArchSpec(
     cost_breakdown="sr_backends.dsrnet.cost:dsrnet_cost_report",
     hparams={**_COMMON, **TEACHER, "lambda_per": 0.0, "lambda_adv": 0.0},
     needs_reference=True,
-    description="DSRNet+ teacher trained with L_rec + L_dep only (the paper's best PSNR)",
+    depth_input=("depth_source", "gt"),
     tiny=_TINY,
 )
 DSRNET_S_SPEC = ArchSpec(
@@ -52,14 +52,14 @@ DSRNET_S_SPEC = ArchSpec(
     cost_breakdown="sr_backends.dsrnet.cost:dsrnet_cost_report",
     hparams={**_COMMON, **STUDENT, "lambda_per": 0.0, "lambda_adv": 0.0},
     needs_reference=True,
-    description="DSRNet-S student (2 residual blocks per encoder level, halved decoder), "
-                "L_rec + L_dep",
+    depth_input=("depth_source", "gt"),
     tiny=_TINY,
 )
 
 # DSRNet-D: the student's architecture, trained by distillation (distill.py) from a frozen
-# teacher. The default teacher is DSRNet+ (L_rec + L_dep: the paper's best-PSNR teacher; the
-# full `dsrnet` adds a GAN loss and, with a local VGG19 file, L_per — `sr.distill.teacher`).
+# teacher. The default teacher is DSRNet+ (L_rec + L_dep: best PSNR in the paper's Table 2;
+# which DSRNet the paper distilled from is not stated, so this default is ours; the full
+# `dsrnet` adds a GAN loss and, with a local VGG19 file, L_per — `sr.distill.teacher`).
 DSRNET_D_SPEC = ArchSpec(
     arch="dsrnet",
     build=build_dsrnet,
@@ -67,7 +67,7 @@ DSRNET_D_SPEC = ArchSpec(
     cost_breakdown="sr_backends.dsrnet.cost:dsrnet_cost_report",
     hparams=dict(DSRNET_S_SPEC.hparams),
     needs_reference=True,
-    description="DSRNet-D: DSRNet-S distilled from a frozen teacher (L_rec + L_kd + L_ad)",
+    depth_input=("depth_source", "gt"),
     tiny=_TINY,
     distill=DistillSpec(student="dsrnet-s", teacher="dsrnet-plus",
                         objective="sr_backends.dsrnet.distill:build_objective"),

@@ -7,7 +7,7 @@ What is counted:
 - params_paper_equivalent: params + one more decoder. The authors build a depth decoder
   that no forward ever calls, with the layout of the image decoder (3.07M teacher / 1.96M
   student), and count it; we do not build it (it would be a dead module), so its size is our
-  decoder's size. This reproduces the paper's 8.13M / 5.03M.
+  decoder's size. This reproduces the paper's 8.13M / 5.03M (Table 2).
 - macs: conv + matmul multiply-accumulates (FlopCounterMode FLOPs / 2; a transposed conv on
   its input grid), U-Net excluded (the network is counted with depth_source="gt", which is the
   same network without the U-Net; the U-Net's MACs are reported separately). The convolutions
@@ -72,10 +72,10 @@ def matching_macs(lr_size: tuple[int, int], ref_down_size: tuple[int, int],
 EXPLANATION = (
     "params = modules the forward uses (U-Net and discriminator excluded); "
     "params_paper_equivalent adds the depth decoder the authors build but never call (same "
-    "layout as the image decoder), which the paper's 8.13M/5.03M include; macs = conv+matmul "
+    "layout as the image decoder), which the paper's 8.13M/5.03M (Table 2) include; macs = conv+matmul "
     "MACs without the U-Net (the authors' 364.6/234.4 G also hold ~3.8 G of unused Ref↓ "
     "level-2/3 features and ~7.7 G of matching where ours needs ~0.9 G); paper_gflops uses "
-    "the paper's counter on our forward: transposed convs on their output grid (+18.1 G at "
+    "the paper's Table 2 counter on our forward: transposed convs on their output grid (+18.1 G at "
     "LR 128x128), +1 op per elementwise output, no dead branches; "
     "paper_gflops_with_authors_matching puts their matching MACs back in")
 PAPER_GFLOPS_NOTE = ("sewer-paper convention (bench.metrics.flops_paper): conv multiplies "

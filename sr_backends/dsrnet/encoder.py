@@ -37,7 +37,7 @@ class DepthFusion(nn.Module):
     One conv, shared across the three levels and between LR and Ref↓, is what the authors'
     released code holds: its used-parameter count (5.06M teacher / 3.07M student) leaves room
     for exactly one 128->64 3x3 conv next to the RGB encoder, depth encoder and decoder (three
-    separate convs would give 5.21M). The paper's text describes three conv+deconv sets; a
+    separate convs would give 5.21M). The paper's text (section 3.2) describes three conv+deconv sets; a
     deconv would change the resolution of a feature that must stay aligned with the RGB one,
     and neither the measured parameters nor the MACs contain one, so we follow the code.
     """

@@ -6,12 +6,12 @@ the classifier layer is re-initialised when its shape differs). Size presets
 (`FitConfig.size`), printed by every run through `describe(size)`:
 
 inception_v3 (default input 299x299, TaskSpec.model_options)
-- full:  timm `inception_v3` (no aux head): the paper's GoogleNet InceptionV3.
+- full:  timm `inception_v3` (no aux head): the network the paper names (GoogleNet InceptionV3, Table 7).
 - small: the same topology built from timm's own Inception blocks at 1/4 of every width
          (conv widths divided by 4: 2048 -> 512 features), for CPU runs.
 - tiny:  the same at 1/8 width (tests, smoke).
 resnet101 (input 224x224)
-- full:  timm `resnet101` (Bottleneck [3, 4, 23, 3]): the paper's ResNet-101.
+- full:  timm `resnet101` (Bottleneck [3, 4, 23, 3]): the network the paper names (ResNet101, Table 8).
 - small: timm `ResNet(BasicBlock, [2, 2, 2, 2])` (ResNet-18 layout) at half width (32..256).
 - tiny:  timm `ResNet(BasicBlock, [1, 1, 1, 1])` (ResNet-10 layout) at quarter width (16..128).
 two-stage: tasks/classification/two_stage.py (stage networks built by BUILDERS here).

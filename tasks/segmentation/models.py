@@ -5,8 +5,8 @@ Both are trained from scratch (no weights can be downloaded here). Size presets
 
 FCN
 - full:  torchvision `fcn_resnet50(weights=None, weights_backbone=None, num_classes=K+1,
-         aux_loss=False)`: ResNet-50, layer3/4 dilated (output stride 8), FCNHead(2048). The
-         paper's model.
+         aux_loss=False)`: ResNet-50, layer3/4 dilated (output stride 8), FCNHead(2048): torchvision's
+         FCN (the paper names FCN, Table 3, but not its backbone; ResNet-50 is our choice).
 - small: torchvision `FCN` over `IntermediateLayerGetter(resnet18(weights=None))` with layer4
          dilated (output stride 16) and `FCNHead(512, K+1)`. ResNet-18 cannot be built dilated
          by torchvision (BasicBlock), so layer4's stride-2 convs are set to stride 1 and its
@@ -16,8 +16,8 @@ FCN
 DeepLabV3+
 - full:  smp `DeepLabV3Plus(encoder_name="resnet50", encoder_weights=None, classes=K+1)`,
          otherwise smp defaults (output stride 16, decoder 256 ch, ASPP rates 12/24/36).
-         smp's default encoder is resnet34; resnet50 is the common DeepLabV3+ setting of the
-         paper's comparison, so "full" uses it.
+         smp's default encoder is resnet34; resnet50 is the common DeepLabV3+ setting, so "full"
+         uses it (ours: the paper names DeepLabv3+, Table 4, but not its backbone).
 - small: the same with encoder "resnet18" and decoder_channels=128 (CPU quick profile).
 - tiny:  the same with timm encoder "tu-resnet10t" and decoder_channels=64 (tests).
 

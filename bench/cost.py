@@ -1,8 +1,8 @@
-"""`cost_report`: the compute cost of one registered SR backend (harness; imports sr_backends).
+"""`cost_report`: the compute cost of one SR backend (harness; takes resolved backends).
 
-Params, MACs (two independent counters), the paper's GFLOPs convention and latency, built on
+Params, MACs (two independent counters), the paper's GFLOPs convention (Table 2) and latency, built on
 the core counting module `bench.metrics.counting` (which models may import; this module they
-may not). Model-specific accounting (e.g. a depth network reported apart) is not here: a spec
+may not; it sits above `bench.metrics`, which is pure core). Model-specific accounting (e.g. a depth network reported apart) is not here: a spec
 declares it in `BackendSpec.cost_breakdown` and `bench cost` adds it.
 
 Conventions (stated in every report):
@@ -90,9 +90,10 @@ def cost_report(backend_name: str | Any, lr_size: tuple[int, int] | str = (128, 
                 threads: int | None = None,
                 weights: str | None = None, hparams: dict[str, Any] | None = None
                 ) -> dict[str, Any]:
-    """Params, MACs (+ cross-check), paper GFLOPs and latency of one registered backend.
+    """Params, MACs (+ cross-check), paper GFLOPs and latency of one backend.
 
-    `backend_name` is a registry name (or an ArchSpec, for specs not registered yet). Sizes are
+    `backend_name` is a `ResolvedBackend` (bench/backends.py: the commands resolve names
+    once), a registry name, or an ArchSpec (for specs not registered yet). Sizes are
     (height, width) tuples or "WIDTHxHEIGHT" strings.
     Learned specs are built with random weights; reference-based ones get a Ref of 4x the LR
     size unless `ref_size` says otherwise. `latency_repeats`: None = as many as a stable
@@ -104,11 +105,15 @@ def cost_report(backend_name: str | Any, lr_size: tuple[int, int] | str = (128, 
     lr_hw = _parse_size(lr_size, "lr_size")
     if isinstance(backend_name, ArchSpec):
         entry, backend_name = backend_name, backend_name.arch
+    elif isinstance(getattr(backend_name, "spec", None), ArchSpec):  # a ResolvedBackend
+        resolved = backend_name
+        entry, backend_name = resolved.spec, resolved.name
+        weights = weights if weights is not None else resolved.weights_file
     else:
         entry = BACKENDS.get(backend_name)
     report: dict[str, Any] = {"backend": backend_name, "lr_size": list(lr_hw)}
     with torch_threads(threads) as n_threads:
-        if isinstance(entry, ArchSpec) and getattr(entry, "kind", "learned") == "learned":
+        if isinstance(entry, ArchSpec) and entry.trainable:
             needs_ref, scale = entry.needs_reference, entry.scale
             hp = {**entry.hparams, **(hparams or {})}
             ref_hw = (_parse_size(ref_size, "ref_size") if ref_size

@@ -1,0 +1,118 @@
+"""The study report: one Markdown file with its figure, plus CSVs, from the study's parts.
+
+Everything here is read from the store: the eval-sr run (PSNR/SSIM), the cost run (params,
+MACs) and one run per task (Δ tables). Nothing is recomputed from images or models, so the
+report of a finished study is identical however often it is written.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bench import atomic
+from bench.report.rank import RankAgreement, rank_agreement
+from bench.report.rank import to_markdown as rank_markdown
+
+
+def _label(backend: str) -> str:
+    from bench.variants import sr_label
+
+    return sr_label(backend)
+
+
+def leaderboard_board(store_root: Path, runs: list[Path], dataset: str):
+    """The leaderboard of exactly these runs (the study's eval-sr and cost runs)."""
+    from bench.report.leaderboard import build
+    from bench.report.selection import annotate
+    from bench.store import load_runs
+
+    names = {Path(r).name for r in runs if r}
+    frame = load_runs(store_root)
+    frame = frame[frame["run"].isin(names)]
+    return build(annotate(frame, store_root), dataset, "psnr_y")
+
+
+def task_scores(run_dir: Path, task: str, backends: list[str]) -> dict[tuple[str, str], pd.Series]:
+    """(model, metric) -> each backend's task Mean on its SR outputs, averaged over seeds."""
+    from bench.resolved_task import task_spec
+    from bench.store import ResultStore
+
+    frame = ResultStore(run_dir).load()
+    spec = task_spec(task)
+    out = {}
+    for metric in spec.table_metrics[:1]:  # the task's headline metric
+        rows = frame[(frame["task"] == task) & (frame["metric"] == metric)
+                     & (frame["cls"] == "Mean")]
+        for model, group in rows.groupby("model", sort=False):
+            per_variant = group.groupby("variant")["value"].mean()
+            out[(model, metric)] = pd.Series(
+                {b: per_variant.get(_label(b), float("nan")) for b in backends})
+    return out
+
+
+def rank_rows(psnr: pd.Series, task_runs: dict[str, Path], backends: list[str],
+              replicates=None, level: float = 0.95) -> list[RankAgreement]:
+    """One Kendall τ per (task, model): PSNR-Y vs the task's Mean over the SR backends that
+    have both. `replicates(run_dir, task, model, metric, backends)` -> (B, n) array or None."""
+    rows = []
+    for task, run_dir in task_runs.items():
+        for (model, metric), scores in task_scores(run_dir, task, backends).items():
+            have = [b for b in backends if b in psnr.index and pd.notna(psnr.get(b))
+                    and pd.notna(scores.get(b))]
+            reps = replicates(run_dir, task, model, metric, have) if replicates else None
+            rows.append(rank_agreement(task, model, metric, have,
+                                       [psnr[b] for b in have], [scores[b] for b in have],
+                                       reps, level))
+    return rows
+
+
+def write_report(report_dir: Path, store_root: Path, sr_run: Path, cost_run: Path,
+                 task_runs: dict[str, Path], backends: list[str], dataset: str,
+                 header: list[str], replicates=None) -> list[Path]:
+    """study.md (+ leaderboard.*, rank_agreement.csv, flops_psnr.png/pdf, tables/) in
+    `report_dir`; returns the files written."""
+    from bench.commands.run import print_tables
+    from bench.report.leaderboard import write_leaderboard
+    from bench.report.plots import plot_flops_psnr
+
+    report_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    board = leaderboard_board(store_root, [sr_run, cost_run], dataset)
+    written += write_leaderboard(board, report_dir)
+    if "psnr_y" in board.table and "GMACs" in board.table:
+        written += plot_flops_psnr(board.table, report_dir / "flops_psnr", title=board.title())
+    psnr = board.table["psnr_y"] if "psnr_y" in board.table else pd.Series(dtype=float)
+
+    ranks = rank_rows(psnr, task_runs, backends, replicates)
+    rank_csv = report_dir / "rank_agreement.csv"
+    with atomic.atomic_path(rank_csv) as tmp:
+        pd.DataFrame([r.as_dict() for r in ranks]).to_csv(tmp, index=False, float_format="%.6g")
+    written.append(rank_csv)
+
+    md = [*header, "", "## Leaderboard (PSNR/SSIM on the SR test split, cost)", "",
+          (report_dir / "leaderboard.md").read_text(encoding="utf-8").strip(), ""]
+    if (report_dir / "flops_psnr.png").exists():
+        md += ["![cost vs PSNR-Y](flops_psnr.png)", ""]
+    md += ["## Rank agreement: does PSNR-Y rank the SR backends the way each task does?", "",
+           rank_markdown(ranks), "",
+           "Kendall τ-b (scipy.stats.kendalltau) between the backends' PSNR-Y and the task "
+           "model's Mean on their SR outputs (mean over seeds). The interval, where shown, "
+           "resamples the task's test images (paired across backends) with PSNR fixed; "
+           "where it is '—', no per-image state was available and only the point value is "
+           "given.", ""]
+    tables_dir = report_dir / "tables"
+    for task, run_dir in task_runs.items():
+        result = print_tables(Path(run_dir), as_json=True)
+        md += [f"## {task}: Δ tables (run `{Path(run_dir).name}`)", ""]
+        for f in result["files"]:
+            src = Path(f)
+            dest = tables_dir / src.name
+            atomic.write_bytes(dest, src.read_bytes())
+            written.append(dest)
+            if src.suffix == ".md":
+                md += [src.read_text(encoding="utf-8").strip(), ""]
+    study_md = report_dir / "study.md"
+    atomic.write_text(study_md, "\n".join(md).rstrip() + "\n")
+    written.append(study_md)
+    return written
