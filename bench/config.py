@@ -122,6 +122,15 @@ class ExecutorConfig(_Strict):
         return value
 
 
+class StatsConfig(_Strict):
+    """Bootstrap intervals of the Δ tables (bench/stats, docs/uncertainty.md). Reporting only:
+    not part of the run's fingerprint (intervals are recomputed from the store)."""
+
+    bootstrap: int = Field(1000, gt=0, description="B, paired bootstrap resamples of the test images")
+    level: float = Field(0.95, gt=0, lt=1, description="interval coverage, in (0, 1)")
+    seed: int = Field(0, ge=0, description="seed of the resampling (deterministic)")
+
+
 class BenchConfig(_Strict):
     profile: str = Field(DEFAULT_PROFILE, description="a configs/profiles/<name>.yaml")
     seeds: list[int] = Field(default_factory=lambda: [0])
@@ -135,6 +144,7 @@ class BenchConfig(_Strict):
     sr: SRConfig = Field(default_factory=SRConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    stats: StatsConfig = Field(default_factory=StatsConfig)
 
     @field_validator("profile")
     @classmethod
@@ -144,7 +154,7 @@ class BenchConfig(_Strict):
         return value
 
     def fingerprint(self, *, exclude: tuple[str, ...] = ("out", "device", "threads",
-                                                         "executor")) -> str:
+                                                         "executor", "stats")) -> str:
         data = self.model_dump(mode="json", exclude=set(exclude))
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 

@@ -74,7 +74,7 @@ def train_sr(plan: Plan, name: str, progress: bool = False) -> str:
 def run_group(plan: Plan, group: Group, progress=None) -> tuple[list[tuple[str, list[Row]]], dict]:
     """Fit (or load) the group's task model, evaluate it on every cell's variant.
 
-    Returns [(cell id, rows)] in the group's cell order and the cache counters. `progress`
+    Returns [(cell id, rows, evaluation state)] in the group's cell order and the cache counters. `progress`
     (optional) is called as progress(stage, step, total, text)."""
     _prepare_process(plan)
     fault("group")  # test-only (bench/faults.py)
@@ -105,12 +105,13 @@ def run_group(plan: Plan, group: Group, progress=None) -> tuple[list[tuple[str, 
     for cell in group.cells:
         if progress is not None:
             progress(f"evaluate {group.model} on {cell.evaluated_on}", 0, 1, "")
-        metrics = model.evaluate(VariantImages(test, cell.evaluated_on, ctx), Targets(test),
-                                 plan.classes)
+        evaluator = model.run_evaluator(VariantImages(test, cell.evaluated_on, ctx),
+                                        Targets(test), plan.classes)
+        metrics = evaluator.compute()
         ref = plan.policy if cell.evaluated_on.needs_reference else ""
         rows = [Row(plan.run_id, plan.dataset, plan.task.name, group.model, cell.evaluated_on.label,
                     m.cls, m.metric, m.value, group.seed, plan.cfg.task.protocol, ref,
                     m.higher_is_better) for m in metrics]
-        results.append((cell.id, rows))
+        results.append((cell.id, rows, evaluator.state()))  # state: bench/store.py
     return results, dict(cache.stats)
 

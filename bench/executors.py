@@ -95,8 +95,8 @@ def execute(plan: Plan, store: ResultStore, progress_bars: bool = True) -> RunSu
 
     def write(group: Group, results, group_stats: dict) -> None:
         stats.update(group_stats)
-        for cell_id, rows in results:
-            store.append(cell_id, rows)
+        for cell_id, rows, *state in results:
+            store.append(cell_id, rows, state=state[0] if state else None)
             summary.cells_computed += 1
             fault("cells", count=summary.cells_computed)  # test-only (bench/faults.py)
 

@@ -63,6 +63,14 @@ def task_spec(name: str) -> Any:
     return TASKS.get(check_task_name(name))
 
 
+def task_evaluator(name: str) -> Any:
+    """The task's `Evaluator` class (tasks.EVALUATORS): its `replay(state, classes)` turns a
+    stored evaluation state back into rows (bench table, bootstrap intervals)."""
+    from tasks import EVALUATORS
+
+    return EVALUATORS.get(check_task_name(name))
+
+
 def check_task_name(name: object) -> str:
     """`name` if it is a registered task; else one line with a did-you-mean (exit 2)."""
     from tasks import TASKS

@@ -105,7 +105,9 @@ def open_and_plan(cfg: BenchConfig, device: str, fresh: bool = False
     return store, plan
 
 
-def write_manifest(cfg: BenchConfig, store: ResultStore, plan: Plan) -> None:
+def write_manifest(cfg: BenchConfig, store: ResultStore, plan: Plan,
+                   labels: dict[str, str] | None = None) -> None:
+    """`labels`: model -> what ran (TaskModel.describe), for the tables' titles."""
     if (store.run_dir / "manifest.json").exists():
         return
     store.write_manifest(cfg.model_dump(mode="json"), device=plan.device,
@@ -116,7 +118,9 @@ def write_manifest(cfg: BenchConfig, store: ResultStore, plan: Plan) -> None:
                                 "dataset_fingerprint": plan.dataset_fingerprint,
                                 "device_type": plan.device.split(":")[0],
                                 "threads": plan.threads,
-                                "config_fingerprint": plan.cfg.fingerprint()})
+                                "config_fingerprint": plan.cfg.fingerprint(),
+                                "model_labels": labels or {}})
+
 
 
 def run_task(cfg: BenchConfig, device: str, progress: bool = True,

@@ -4,6 +4,9 @@ Layout of a run folder (`<out>/<run_id>/`):
     manifest.json        resolved config, git commit, package versions, device, seeds, command
     config.yaml          the resolved config, for humans and for `--config` reuse
     rows/<cell>.csv      the rows of one finished *cell* (one unit of work), written atomically
+    rows/<cell>.state.npz  the cell's evaluation state (per-image sufficient statistics,
+                         tasks.base.Evaluator.state), written atomically *before* the rows:
+                         a cell is done when its rows exist, and then its state does too
     tables/              derived tables (Markdown, CSV, LaTeX) — regenerated from rows/ alone
 
 One row per (run, dataset, task, model, variant, class, metric, seed). A cell (e.g. "evaluate
@@ -143,13 +146,46 @@ class ResultStore:
     def has_cell(self, cell: str) -> bool:
         return (self.rows_dir / f"{cell}.csv").exists()
 
-    def append(self, cell: str, rows: Iterable[Row]) -> None:
-        """Append a whole cell atomically; a cell that is already stored is left alone."""
+    def append(self, cell: str, rows: Iterable[Row], state: dict | None = None) -> None:
+        """Append a whole cell atomically; a cell that is already stored is left alone.
+        `state` (name -> numpy array) is written first, so stored rows always have it (a kill
+        between the two leaves a state without rows, which the rerun overwrites)."""
         if self.has_cell(cell):
             return
         frame = pd.DataFrame([asdict(r) for r in rows], columns=COLUMNS)
-        with writable(self.run_dir), atomic.atomic_path(self.rows_dir / f"{cell}.csv") as tmp:
-            frame.to_csv(tmp, index=False)
+        with writable(self.run_dir):
+            if state is not None:
+                import numpy as np
+
+                with atomic.atomic_path(self.state_path(cell)) as tmp:
+                    np.savez_compressed(tmp, **state)
+            with atomic.atomic_path(self.rows_dir / f"{cell}.csv") as tmp:
+                frame.to_csv(tmp, index=False)
+
+    def state_path(self, cell: str) -> Path:
+        return self.rows_dir / f"{cell}.state.npz"
+
+    def states(self) -> list[tuple[dict, dict]]:
+        """[(cell key: model, variant, seed, task; state arrays)] of every stored cell that has
+        a state, in cell order. A damaged state file is a one-line error naming it."""
+        import numpy as np
+
+        out = []
+        for part in self._parts():
+            path = self.state_path(part.stem)
+            if not path.exists():
+                continue
+            first = _read_part(part).iloc[0]
+            key = {"task": str(first["task"]), "model": str(first["model"]),
+                   "variant": str(first["variant"]), "seed": int(first["seed"])}
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    state = {k: data[k] for k in data.files}
+            except (OSError, ValueError, EOFError) as exc:
+                raise BenchError(f"{path}: damaged state file ({exc}); delete it and its "
+                                 f"{part.name}, then rerun the run's command") from None
+            out.append((key, state))
+        return out
 
     def load(self) -> pd.DataFrame:
         parts = self._parts()

@@ -52,6 +52,17 @@ TASK_MODELS: Registry = Registry(
     },
 )
 
+# The task's Evaluator (tasks.base): its `replay(state, classes)` recomputes the rows from a
+# stored evaluation state (bootstrap intervals, `bench table`).
+EVALUATORS: Registry = Registry(
+    "task evaluator",
+    {
+        "segmentation": "tasks.segmentation.metrics:SegmentationEvaluator",
+        "detection": "tasks.detection.metrics:DetectionEvaluator",
+        "classification": "tasks.classification.metrics:ClassificationEvaluator",
+    },
+)
+
 
 def models_for(task: str) -> list[str]:
     return [n.split("/", 1)[1] for n in TASK_MODELS.names() if n.startswith(task + "/")]

@@ -73,16 +73,37 @@ class TaskModel(ABC):
         """Train from scratch on uint8 (H,W,3) images. `images` may be a lazy sequence: read
         batches from it, never all of it at once."""
 
-    @abstractmethod
     def evaluate(self, images: Sequence[np.ndarray], targets: Sequence[Target],
                  classes: list[str]) -> list[MetricRow]:
         """Per-class metrics plus the task's summary rows; streams over `images`."""
+        return self.run_evaluator(images, targets, classes).compute()
 
-    @abstractmethod
-    def save(self, directory: Path) -> None: ...
+    def run_evaluator(self, images: Sequence[np.ndarray], targets: Sequence[Target],
+                      classes: list[str]) -> Evaluator:
+        """Stream `images` through the model into the task's `Evaluator` and return it:
+        `.compute()` gives the rows, `.state()` the per-image sufficient statistics.
+        A model that only implements `evaluate()` gets its rows without a state (its tables
+        then have no intervals)."""
+        if type(self).evaluate is TaskModel.evaluate:
+            raise NotImplementedError(f"{type(self).__name__} implements neither "
+                                      "run_evaluator() nor evaluate()")
+        return RowsOnly(self.evaluate(images, targets, classes))
 
-    @abstractmethod
-    def load(self, directory: Path, device: str = "cpu") -> None: ...
+    # --- one model directory format for every task model ---------------------------------
+    # A model keeps its networks in `networks()`: {part: module}; part "" = one network whose
+    # state dict is saved unprefixed, other parts prefix their keys with "<part>.".
+    meta: dict
+    device: str
+
+    def networks(self) -> dict:
+        raise NotImplementedError
+
+    def build_networks(self, meta: dict) -> dict:
+        """The untrained networks `meta` (model.json) describes, keyed as `networks()`."""
+        raise NotImplementedError
+
+    def set_networks(self, nets: dict, meta: dict, device: str) -> None:
+        raise NotImplementedError
 
     # --- feature taps (task-driven SR, bench/training/task_driven.py) ----------------------
     # The activations a task-driven SR loss compares (SR4IR's layers or the nearest
@@ -93,16 +114,97 @@ class TaskModel(ABC):
         """float (B, 3, H, W) in [0, 1] -> list of feature tensors, differentiable w.r.t. x.
 
         The model applies its own input normalisation. Freezing its weights (eval mode,
-        requires_grad False) is the caller's business."""
+        requires_grad False; its networks are `networks().values()`) is the caller's business."""
         from bench.errors import ConfigError
 
         raise ConfigError(f"task model {self.task}/{self.name} has no feature taps "
                           "(features(x)); task-driven SR needs them")
 
-    def networks(self) -> list:  # type: ignore[type-arg]
-        """The model's torch networks (what a caller freezes), in a fixed order."""
-        net = getattr(self, "net", None)
-        return [net] if net is not None else list(getattr(self, "nets", {}).values())
+    def save(self, directory: Path) -> None:
+        """`directory/model.safetensors` (weights) + `directory/model.json` (metadata)."""
+        nets = self.networks()
+        if not nets:
+            raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
+        state = {(f"{part}.{k}" if part else k): v for part, net in nets.items()
+                 for k, v in net.state_dict().items()}
+        save_model_dir(directory, self.name, state, self.meta)
+
+    def load(self, directory: Path, device: str = "cpu") -> None:
+        state, meta = read_model_dir(directory, self.name)
+        nets = self.build_networks(meta)
+        for part, net in nets.items():
+            prefix = f"{part}." if part else ""
+            own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)} \
+                if prefix else state
+            net.load_state_dict(own, strict=True)
+            net.to(device).eval()
+        self.set_networks(nets, meta, device)
+
+
+class Evaluator(ABC):
+    """One evaluation protocol for every task (torchmetrics' / detectron2's vocabulary):
+    `reset()`, `update(predictions, targets, ids)` per batch, `compute()` -> MetricRows over
+    everything seen. `state()` is the per-image sufficient statistics as numpy arrays (one
+    entry per image, in update order, with the image ids): the store keeps it beside the
+    rows, and the task's `Replay` (see `replay`) recomputes every row from it for any
+    multiset of images (bootstrap intervals) without a model or an image."""
+
+    task: str = ""
+
+    def __init__(self, classes: Sequence[str]):
+        self.classes = list(classes)
+        self.reset()
+
+    @abstractmethod
+    def reset(self) -> None: ...
+
+    @abstractmethod
+    def update(self, predictions: Sequence, targets: Sequence,
+               ids: Sequence[str] | None = None) -> None: ...
+
+    @abstractmethod
+    def compute(self) -> list[MetricRow]: ...
+
+    @abstractmethod
+    def state(self) -> dict[str, np.ndarray]: ...
+
+    def _ids(self, ids: Sequence[str] | None, n: int) -> list[str]:
+        start = len(self.image_ids)
+        return [str(i) for i in ids] if ids is not None else [str(start + j) for j in range(n)]
+
+    image_ids: list[str]
+
+
+class RowsOnly:
+    """The rows of a model that computes them itself: no per-image state to store."""
+
+    def __init__(self, rows: list[MetricRow]):
+        self.rows = list(rows)
+
+    def compute(self) -> list[MetricRow]:
+        return list(self.rows)
+
+    def state(self) -> None:
+        return None
+
+
+class Replay(ABC):
+    """Rows recomputed from a stored state for resampled test sets. `keys[r]` = (class,
+    metric) of column r; `values(weights)` takes a (B, N) matrix of how often each image is
+    drawn (a row of ones = the whole test split) and returns (B, R) values, NaN where a row is
+    undefined in that resample (e.g. a class with no ground truth). numpy only."""
+
+    keys: list[tuple[str, str]]
+    ids: list[str]
+
+    @abstractmethod
+    def values(self, weights: np.ndarray) -> np.ndarray: ...
+
+    def instances(self) -> dict[str, int]:
+        """Test instances per class (what is counted: `instance_unit`)."""
+        return {}
+
+    instance_unit: str = ""
 
 
 # A task model's directory: `model.safetensors` (the state dict, float tensors on the CPU) and

@@ -36,7 +36,7 @@ class TwoTaps:
         self.net = torch.nn.Conv2d(3, 5, 3, padding=1)
 
     def networks(self):
-        return [self.net]
+        return {"": self.net}
 
     def features(self, x):
         a = self.net(x)
@@ -61,7 +61,7 @@ def slow_tdp(task, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("make_task", [TwoTaps, _fcn])
 def test_tdp_matches_the_slow_reference_values_and_gradients(make_task):
     task = make_task()
-    for net in task.networks():
+    for net in task.networks().values():
         net.eval().requires_grad_(False)
     g = torch.Generator().manual_seed(1)
     hr = torch.rand(3, 3, 32, 32, generator=g)

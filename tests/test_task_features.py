@@ -26,7 +26,7 @@ def _built(name: str, monkeypatch, tmp_path):
     else:
         model.nets = model._networks("tiny", 5)
         model.meta = {"image_size": 64}
-    for net in model.networks():
+    for net in model.networks().values():
         net.eval().requires_grad_(False)
     return model
 
@@ -59,7 +59,7 @@ def test_taps_shapes_and_gradients(name, monkeypatch, tmp_path):
         assert [f.shape[-1] for f in feats] == [8, 4, 2]
     sum(f.abs().mean() for f in feats).backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
-    assert all(p.grad is None for net in model.networks() for p in net.parameters())
+    assert all(p.grad is None for net in model.networks().values() for p in net.parameters())
 
 
 def test_taps_depend_on_the_batch_item_only():

@@ -22,8 +22,71 @@ def _find_run(run: Path, out: Path | None) -> Path:
                      f"(looked in {run} and {(out or Path('results/runs')) / run})")
 
 
-def print_tables(run_dir: Path, as_json: bool = False) -> dict:
-    """Regenerate and show the Δ tables of a run from its stored rows alone."""
+def model_labels(task_cfg: dict, task: str, models: list[str]) -> dict[str, str]:
+    """model -> the network it builds (TaskModel.describe of its effective size preset: a
+    per-model `size` option overrides task.size, as in fit_config); {} for unknown names."""
+    from bench.resolved_task import resolve_task
+
+    try:
+        resolved = resolve_task(task, list(models))
+    except BenchError:
+        return {}
+    out = {}
+    for m in models:
+        options = {**resolved.model_options(m), **(task_cfg.get("model_options") or {}).get(m, {})}
+        try:
+            out[m] = resolved.describe_model(m, options.get("size", task_cfg.get("size")))
+        except (KeyError, ValueError, ImportError):
+            pass
+    return out
+
+
+def _model_labels(manifest: dict, task: str, models: list[str]) -> dict[str, str]:
+    """From the manifest (written by the run), else described now (older runs)."""
+    labels = dict(manifest.get("model_labels") or {})
+    missing = [m for m in models if m not in labels]
+    if missing:
+        labels.update(model_labels(manifest.get("config", {}).get("task", {}), task, missing))
+    return labels
+
+
+def resampled_states(store, task: str, classes: list[str], settings) -> dict:
+    """model -> bench.stats Resampled of the run's stored evaluation states (empty when the
+    run stored none): the replays come from the task's Evaluator (tasks.EVALUATORS)."""
+    from bench.resolved_task import task_evaluator
+    from bench.stats.intervals import NotPaired, Resampled
+
+    by_model: dict[str, dict[int, dict]] = {}
+    evaluator = None
+    for key, state in store.states():
+        if key["task"] != task:
+            continue
+        evaluator = evaluator or task_evaluator(task)
+        by_model.setdefault(key["model"], {}).setdefault(key["seed"], {})[key["variant"]] = \
+            evaluator.replay(state, classes)
+    try:
+        return {m: Resampled(r, settings) for m, r in by_model.items()}
+    except NotPaired as exc:
+        raise BenchError(f"{store.run_dir}: {exc}") from None
+
+
+def _manifest_of(run_dir: Path) -> dict:
+    from bench.store import ResultStore
+
+    return ResultStore(run_dir).manifest()
+
+
+def stats_settings(manifest: dict):
+    """The run's `stats.*` (defaults for runs made before the section existed)."""
+    from bench.stats.bootstrap import Settings
+
+    given = manifest.get("config", {}).get("stats") or {}
+    return Settings(**{k: given[k] for k in ("bootstrap", "level", "seed") if k in given})
+
+
+def print_tables(run_dir: Path, as_json: bool = False, settings=None) -> dict:
+    """Regenerate and show the Δ tables of a run — values and intervals — from its stored
+    rows and evaluation states alone (no model, no image)."""
     from bench.report.delta import (delta_tables, legend, rich_tables, table_json, title_of,
                                     write_tables)
     from bench.store import ResultStore
@@ -35,24 +98,34 @@ def print_tables(run_dir: Path, as_json: bool = False) -> dict:
 
     task = manifest.get("task", DEFAULT_TASK)
     spec = task_spec(task)
+    settings = settings or stats_settings(manifest)
+    classes = manifest.get("classes") or []
+    resampled = resampled_states(store, task, classes, settings) if classes else {}
+    models = manifest.get("config", {}).get("task", {}).get("models")
+    labels = _model_labels(manifest, task, sorted(set(frame["model"])) if len(frame) else [])
     tables = []
     for metric in spec.table_metrics:
-        tables += delta_tables(frame, task, metric, classes=manifest.get("classes"),
-                               backends=manifest.get("backends"),
-                               models=manifest.get("config", {}).get("task", {}).get("models"),
-                               summary_rows=spec.summary_rows)
+        tables += delta_tables(frame, task, metric, classes=classes or None,
+                               backends=manifest.get("backends"), models=models,
+                               summary_rows=spec.summary_rows, resampled=resampled,
+                               labels=labels)
     if not tables:
         raise BenchError(f"{run_dir}: no {task} rows stored yet (is the run finished?)")
-    written = write_tables(tables, run_dir / "tables", task, manifest.get("dataset", "?"))
+    dataset = manifest.get("dataset", "?")
+    profile = manifest.get("config", {}).get("profile", "")
+    n_test = manifest.get("config", {}).get("data", {}).get("n_test")
+    titles = [title_of(t, task, dataset, profile,
+                       t.intervals.n_images if t.intervals else n_test) for t in tables]
+    written = write_tables(tables, run_dir / "tables", task, dataset, titles)
     result = {"run": store.run_id, "tables": {}, "files": [str(p) for p in written]}
-    for t in tables:
-        result["tables"][t.model if len(spec.table_metrics) == 1 else f"{t.model}/{t.metric}"] = table_json(t)
+    for t, title in zip(tables, titles):
+        result["tables"][t.model if len(spec.table_metrics) == 1 else f"{t.model}/{t.metric}"] = \
+            {**table_json(t), "title": title}
         if as_json:
             continue
-        title = title_of(t, task, manifest.get("dataset", "?"))
         for rt in rich_tables(t, title, out_console.width):
             out_console.print(rt)
-        out_console.print(legend(t) + "\n", highlight=False)
+        out_console.print(legend(t) + "\n", highlight=False, markup=False)
     return result
 
 
@@ -119,17 +192,21 @@ def register(app: typer.Typer) -> None:
             else:
                 _print_plan(info)
             return
-        write_manifest(cfg, store, plan)
+        labels = model_labels(cfg.task.model_dump(mode="json"), cfg.task.name, cfg.task.models)
+        write_manifest(cfg, store, plan, labels)
         task_ = plan.task
         log(f"run {store.run_id}: {task_.name} on {cfg.data.dataset}, profile {cfg.profile}, "
             f"device {device}, {plan.threads} thread(s), backends {', '.join(cfg.sr.backends)}, "
             f"protocol {cfg.task.protocol}, executor {cfg.executor.name}; "
             f"{len(plan.todo)}/{plan.cells_total} cells to compute")
         for m in task_.models:
-            log(f"  {m}: {task_.describe_model(m, cfg.task.size)}")
+            log(f"  {m}: {labels.get(m) or task_.describe_model(m, cfg.task.size)}")
         summary = execute(plan, store, progress_bars=show_progress(not as_json))
         finish(plan, store)
-        result = print_tables(store.run_dir, as_json=as_json)
+        from bench.stats.bootstrap import Settings
+
+        result = print_tables(store.run_dir, as_json=as_json,  # this command's stats.*
+                              settings=Settings(**cfg.stats.model_dump()))
         result.update({"summary": {"cells_total": summary.cells_total,
                                    "cells_computed": summary.cells_computed,
                                    "seconds": round(summary.seconds, 1), "cache": summary.cache,
@@ -151,9 +228,28 @@ def register(app: typer.Typer) -> None:
             f"regenerate: bench table --run {store.run_dir}")
 
     @app.command("table")
-    def table(run: RunOpt, out: OutOpt = None, as_json: JsonOpt = False) -> None:
-        """Regenerate a run's Δ tables (rich, Markdown, CSV, LaTeX) from the store alone."""
-        result = print_tables(_find_run(run, out), as_json=as_json)
+    def table(
+        run: RunOpt, out: OutOpt = None, as_json: JsonOpt = False,
+        bootstrap: Annotated[Optional[int], typer.Option(metavar="B", help="Bootstrap resamples (default: the run's stats.bootstrap).")] = None,
+        level: Annotated[Optional[float], typer.Option(metavar="LEVEL", help="Interval level in (0, 1) (default: the run's stats.level).")] = None,
+        stats_seed: Annotated[Optional[int], typer.Option(metavar="SEED", help="Resampling seed (default: the run's stats.seed).")] = None,
+    ) -> None:
+        """Regenerate a run's Δ tables (rich, Markdown, CSV, LaTeX) and their bootstrap
+        intervals from the store alone (no model, no image)."""
+        import dataclasses
+
+        run_dir = _find_run(run, out)
+        settings = stats_settings(_manifest_of(run_dir))
+        given = {k: v for k, v in (("bootstrap", bootstrap), ("level", level),
+                                   ("seed", stats_seed)) if v is not None}
+        if bootstrap is not None and bootstrap <= 0:
+            raise BenchError(f"--bootstrap {bootstrap}: expected an integer > 0")
+        if level is not None and not 0 < level < 1:
+            raise BenchError(f"--level {level}: expected a number in (0, 1)")
+        if stats_seed is not None and stats_seed < 0:
+            raise BenchError(f"--stats-seed {stats_seed}: expected an integer >= 0")
+        result = print_tables(run_dir, as_json=as_json,
+                              settings=dataclasses.replace(settings, **given))
         if as_json:
             emit_json(result)
         else:
@@ -162,26 +258,34 @@ def register(app: typer.Typer) -> None:
     @app.command("check")
     def check(
         run: RunOpt,
-        baseline: Annotated[Path, typer.Option("--baseline", help="Baseline CSV (task, model, variant, cls, metric, value).")],
-        tolerance: Annotated[float, typer.Option(help="Allowed absolute drop, in the units the tables print (IoU in %: 2 = two points).")] = 0.0,
+        baseline: Annotated[Path, typer.Option("--baseline", help="Baseline CSV (task, model, variant, cls, metric, value, lo, hi + its selection).")],
+        tolerance: Annotated[str, typer.Option(metavar="NUMBER|auto", help="Allowed absolute drop, in the units the tables print (IoU in %: 2 = two points); auto = outside the baseline's interval (docs/uncertainty.md).")] = "0",
         rel_tolerance: Annotated[float, typer.Option(help="Allowed relative drop (fraction of the baseline).")] = 0.0,
-        write_baseline: Annotated[bool, typer.Option("--write-baseline", help="Write the run's metrics to --baseline instead of checking.")] = False,
+        write_baseline: Annotated[bool, typer.Option("--write-baseline", help="Write the run's metrics, intervals and selection to --baseline instead of checking.")] = False,
         out: OutOpt = None, as_json: JsonOpt = False,
     ) -> None:
-        """Fail (exit 1) when any metric regresses past the tolerance vs a committed baseline."""
-        from bench.report.check import check as compare, read_baseline, write_baseline as write
+        """Fail (exit 1) when any metric regresses past the tolerance vs a committed baseline
+        of the same selection (another selection: exit 2)."""
+        from bench.report.check import (check as compare, check_selection, parse_tolerance,
+                                        read_baseline, selection_of, write_baseline as write)
         from bench.store import ResultStore
 
-        frame = ResultStore(_find_run(run, out)).load()
+        tol = parse_tolerance(tolerance)
+        store = ResultStore(_find_run(run, out))
+        manifest = store.manifest()
+        frame = store.load()
+        task = manifest.get("task", "segmentation")
         if write_baseline:
-            n = write(frame, baseline)
+            n = write(frame, baseline, selection_of(manifest), _bounds(store, manifest, frame))
             out_console.print(f"wrote {n} baseline entries to {baseline}")
             return
-        report = compare(frame, read_baseline(baseline), tolerance, rel_tolerance)
+        base = read_baseline(baseline)
+        check_selection(base, baseline, selection_of(manifest), task)
+        report = compare(frame, base, tol, rel_tolerance)
         findings = report.findings
         if as_json:
             emit_json({"ok": report.ok, "compared": report.compared, "units": report.units,
-                       "findings": [f.describe() for f in findings]})
+                       "tolerance": tol, "findings": [f.describe() for f in findings]})
         else:
             for f in findings:
                 out_console.print(f"[red]{f.describe()}[/]", highlight=False)
@@ -190,3 +294,25 @@ def register(app: typer.Typer) -> None:
                 out_console.print("[green]ok[/]: no metric regressed past the tolerance")
         if findings:
             raise typer.Exit(1)
+
+
+def _bounds(store, manifest: dict, frame) -> dict:
+    """(task, model, variant, cls, metric) -> (lo, hi) of the seed mean, store units, from
+    the run's stored evaluation states (empty without states)."""
+    from bench.stats.bootstrap import percentile_interval
+
+    task, classes = manifest.get("task", "segmentation"), manifest.get("classes") or []
+    settings = stats_settings(manifest)
+    out = {}
+    for model, res in (resampled_states(store, task, classes, settings) if classes else {}).items():
+        sub = frame[frame["model"] == model]
+        for variant in sorted(set(sub["variant"])):
+            keys = sorted({(str(c), str(m)) for c, m in zip(sub[sub["variant"] == variant]["cls"],
+                                                            sub[sub["variant"] == variant]["metric"])})
+            x = res.variant(variant, keys)
+            if x is None:
+                continue
+            lo, hi = percentile_interval(x, settings.level)
+            for (c, m), a, b in zip(keys, lo, hi):
+                out[(task, str(model), variant, c, m)] = (float(a), float(b))
+    return out

@@ -12,6 +12,15 @@ value for higher-is-better. Tolerance is absolute (`--tolerance`, in display uni
 relative (`--rel-tolerance`, a fraction of |baseline|, unit-free); a metric passes if it is
 within either. A baseline entry the run does not have is reported as missing (a failure).
 `check()` also says how many metrics it compared.
+
+`--tolerance auto` (docs/uncertainty.md): a metric regresses only where the new value falls
+outside the baseline's bootstrap interval on the worse side (below `lo` for higher-is-better,
+above `hi` for lower-is-better); entries without an interval use the other tolerances.
+
+Selection: a baseline records the selection it came from (SELECTION columns: dataset,
+profile, model size preset, test size, data fingerprint; the task is in KEY). Checking a run of
+another selection is refused (one line, exit 2); so is a baseline without these columns
+(written before they existed): it cannot say what it measured, regenerate it.
 """
 from __future__ import annotations
 
@@ -20,9 +29,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.errors import DataError
+from bench.errors import BenchError, DataError
 
 KEY = ["task", "model", "variant", "cls", "metric"]
+SELECTION = ["dataset", "profile", "size", "n_test", "data_fingerprint"]
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,7 @@ def read_baseline(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError(path, "baseline file not found")
     try:
-        base = pd.read_csv(path, keep_default_na=False)
+        base = pd.read_csv(path, keep_default_na=False, dtype=str)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise DataError(path, f"not a readable CSV ({exc})") from None
     missing = [c for c in KEY + ["value"] if c not in base.columns]
@@ -93,9 +104,52 @@ def compare(frame: pd.DataFrame, baseline: pd.DataFrame, tolerance: float = 0.0,
     return check(frame, baseline, tolerance, rel_tolerance).findings
 
 
-def check(frame: pd.DataFrame, baseline: pd.DataFrame, tolerance: float = 0.0,
+def selection_of(manifest: dict) -> dict[str, str]:
+    """The selection a run measured (what a baseline records), from its manifest."""
+    cfg = manifest.get("config", {})
+    return {"dataset": str(manifest.get("dataset", "")), "profile": str(cfg.get("profile", "")),
+            "size": str(cfg.get("task", {}).get("size", "")),
+            "n_test": str(cfg.get("data", {}).get("n_test", "")),
+            "data_fingerprint": str(manifest.get("dataset_fingerprint", ""))}
+
+
+def check_selection(baseline: pd.DataFrame, path: Path, run: dict[str, str], task: str) -> None:
+    """Refuse (BenchError: one line, exit 2) a baseline of another selection or without one."""
+    regen = (f"regenerate it: bench check --run <run of the selection you mean> --baseline "
+             f"{path} --write-baseline")
+    missing = [c for c in SELECTION if c not in baseline.columns]
+    if missing:
+        raise BenchError(f"--baseline {path}: records no selection (no {', '.join(missing)} "
+                         f"column; written by an older version), so it cannot be checked "
+                         f"safely; {regen}")
+    tasks = sorted(set(baseline["task"].astype(str)))
+    base = {c: str(baseline[c].astype(str).iloc[0]) if len(baseline) else "" for c in SELECTION}
+    diff = [f"{c} {base[c]} vs {run[c]}" for c in SELECTION if base[c] != run[c]]
+    if tasks and tasks != [task]:
+        diff.insert(0, f"task {','.join(tasks)} vs {task}")
+    if diff:
+        raise BenchError(f"--baseline {path}: another selection than the run "
+                         f"({'; '.join(diff)}); check against a baseline of this selection "
+                         f"or {regen}")
+
+
+def parse_tolerance(text: str) -> float | str:
+    if str(text).strip().lower() == AUTO:
+        return AUTO
+    try:
+        value = float(text)
+    except ValueError:
+        raise BenchError(f"--tolerance {text!r}: expected a number (display units) or "
+                         f"'auto' (the baseline's interval)") from None
+    if value < 0:
+        raise BenchError(f"--tolerance {text!r}: expected >= 0")
+    return value
+
+
+def check(frame: pd.DataFrame, baseline: pd.DataFrame, tolerance: float | str = 0.0,
           rel_tolerance: float = 0.0) -> CheckReport:
-    """Compare every baseline entry with the run's seed mean, in display units."""
+    """Compare every baseline entry with the run's seed mean, in display units;
+    tolerance "auto": outside the baseline's interval (columns lo, hi) on the worse side."""
     from bench.catalogue import metric_info
 
     means = run_means(frame.astype({"seed": int}) if "seed" in frame else frame)
@@ -115,16 +169,29 @@ def check(frame: pd.DataFrame, baseline: pd.DataFrame, tolerance: float = 0.0,
         compared += 1
         value *= info.display_scale
         worse = (base - value) if info.higher_is_better else (value - base)
-        allowed = max(tolerance, rel_tolerance * abs(base))
+        bound = r.get("lo" if info.higher_is_better else "hi") if tolerance == AUTO else None
+        if bound is not None and pd.notna(bound) and str(bound) != "":
+            allowed = max(0.0, abs(base - float(bound) * info.display_scale))
+        else:
+            allowed = max(0.0 if tolerance == AUTO else tolerance, rel_tolerance * abs(base))
         if worse > allowed + 1e-9 * max(1.0, abs(base)):  # float noise is not a regression
             findings.append(Finding(key, base, value, "regression", info.unit))
     return CheckReport(findings, compared, units)
 
 
-def write_baseline(frame: pd.DataFrame, path: Path) -> int:
+def write_baseline(frame: pd.DataFrame, path: Path, selection: dict[str, str] | None = None,
+                   bounds: dict[tuple, tuple[float, float]] | None = None) -> int:
+    """Seed means of every entry, its interval (lo, hi: store units, empty without one) and
+    the run's selection in every row."""
     from bench import atomic
 
     means = run_means(frame)
+    if bounds is not None:
+        keys = [tuple(str(r[k]) for k in KEY) for _, r in means.iterrows()]
+        means["lo"] = [bounds.get(k, (float("nan"),) * 2)[0] for k in keys]
+        means["hi"] = [bounds.get(k, (float("nan"),) * 2)[1] for k in keys]
+    for c, v in (selection or {}).items():
+        means[c] = v
     with atomic.atomic_path(path, suffix=".csv") as tmp:
         means.to_csv(tmp, index=False)  # full precision: a baseline must compare equal to its run
     return len(means)

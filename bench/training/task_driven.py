@@ -101,7 +101,7 @@ class TaskDrivenObjective(nn.Module):
                  needs_reference: bool, sr_forward: Callable | None = None):
         super().__init__()
         self.model = model
-        for net in task_model.networks():
+        for net in task_model.networks().values():
             net.eval().requires_grad_(False)
         self._task = (task_model,)  # a tuple hides it from nn.Module's registration
         self.lambda_tdp, self.warmup, self.needs_reference = lambda_tdp, warmup, needs_reference
@@ -121,13 +121,13 @@ class TaskDrivenObjective(nn.Module):
             raise
 
     def _apply(self, fn, recurse: bool = True):  # type: ignore[no-untyped-def]
-        for net in self.task_model.networks():
+        for net in self.task_model.networks().values():
             net._apply(fn)
         return super()._apply(fn, recurse)
 
     def train(self, mode: bool = True):  # type: ignore[no-untyped-def]
         super().train(mode)
-        for net in self.task_model.networks():
+        for net in self.task_model.networks().values():
             net.eval()  # frozen: BatchNorm/dropout of the task model never train
         return self
 

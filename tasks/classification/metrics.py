@@ -16,6 +16,10 @@ Conventions (stated in every output):
 - `F1-Normal` = F1 of the implicit normal class: ground truth normal = no label set; predicted
   normal = no score >= 0.5.
 
+Evaluation state (`ClassificationEvaluator.state()`): every sample's scores (N, C) and 0/1
+labels (N, C); `ClassificationReplay` recomputes every row above from them for any resampled
+multiset of samples (per-sample TP/FP/FN are summed with the resample's counts).
+
 numpy only (no torch): the spec, reports and tests use it without loading a network.
 """
 from __future__ import annotations
@@ -24,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from tasks.base import Evaluator, MetricRow, Replay
 
 THRESHOLD = 0.5
 # Sewer-ML's class-importance weights (Haurum & Moeslund 2021; DESIGN.md section 4).
@@ -108,10 +114,6 @@ def f1_normal(c: Counts) -> float:
 def metric_rows(c: Counts, classes: Sequence[str]) -> list:
     """MetricRows: per class P/R/F1/F2, Mean of each over the classes present, F2-CIW,
     F1-Normal."""
-    from tasks.base import (
-        MetricRow,  # local: keeps this module importable without the task API
-    )
-
     if len(classes) != len(c.tp):
         raise ValueError(f"{len(c.tp)} counted classes but {len(classes)} class names")
     values = per_class(c)
@@ -133,3 +135,77 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, classes: Sequence[st
     c = Counts.zeros(len(classes))
     c.update(scores, labels)
     return metric_rows(c, classes)
+
+
+class ClassificationEvaluator(Evaluator):
+    """update(scores (B, C), labels (B, C), ids); compute() = `metric_rows` of the summed
+    `Counts`, exactly as before; state() = the scores and labels of every sample."""
+
+    task = "classification"
+
+    def reset(self) -> None:
+        self.counts = Counts.zeros(len(self.classes))
+        self.scores: list[np.ndarray] = []
+        self.labels: list[np.ndarray] = []
+        self.image_ids = []
+
+    def update(self, predictions, targets, ids=None) -> None:  # type: ignore[no-untyped-def]
+        scores, labels = np.asarray(predictions), np.asarray(targets)
+        self.counts.update(scores, labels)
+        self.scores.append(scores.astype(np.float64))
+        self.labels.append((labels != 0).astype(np.uint8))
+        self.image_ids += self._ids(ids, len(scores))
+
+    def compute(self) -> list:
+        return metric_rows(self.counts, self.classes)
+
+    def state(self) -> dict[str, np.ndarray]:
+        c = len(self.classes)
+        return {"scores": np.concatenate(self.scores) if self.scores else np.zeros((0, c)),
+                "labels": np.concatenate(self.labels) if self.labels else np.zeros((0, c), np.uint8),
+                "image_ids": np.array(self.image_ids, dtype=str)}
+
+    @staticmethod
+    def replay(state: dict[str, np.ndarray], classes: Sequence[str]) -> ClassificationReplay:
+        return ClassificationReplay(state, classes)
+
+
+class ClassificationReplay(Replay):
+    instance_unit = "test positives"
+    _METRICS = ("precision", "recall", "f1", "f2")
+
+    def __init__(self, state: dict[str, np.ndarray], classes: Sequence[str]):
+        self.classes = list(classes)
+        self.ids = [str(i) for i in state["image_ids"]]
+        pred, gt = binarise(state["scores"]), np.asarray(state["labels"]) != 0
+        pn, gn = ~pred.any(1), ~gt.any(1)
+        self.per_sample = np.column_stack([pred & gt, pred & ~gt, ~pred & gt, pn & gn, pn & ~gn,
+                                           ~pn & gn]).astype(np.float64)
+        self.positives = gt.sum(0)
+        self.ciw = all(c in CIW_WEIGHTS for c in self.classes)
+        self.keys = [(name, m) for m in self._METRICS for name in self.classes]
+        self.keys += [("Mean", m) for m in self._METRICS]
+        if self.ciw:
+            self.keys.append((F2_CIW_ROW, "f2_ciw"))
+        self.keys.append((F1_NORMAL_ROW, "f1_normal"))
+
+    def values(self, weights: np.ndarray) -> np.ndarray:
+        c = len(self.classes)
+        s = np.asarray(weights, np.float64) @ self.per_sample
+        tp, fp, fn = s[:, :c], s[:, c:2 * c], s[:, 2 * c:3 * c]
+        values = {"precision": _safe_div(tp, tp + fp), "recall": _safe_div(tp, tp + fn),
+                  "f1": fbeta(tp, fp, fn, 1.0), "f2": fbeta(tp, fp, fn, 2.0)}
+        present = (tp + fn) > 0
+        cols = [values[m] for m in self._METRICS]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for m in self._METRICS:
+                v = np.where(present, values[m], 0.0)
+                cols.append((v.sum(1) / present.sum(1))[:, None])
+        if self.ciw:
+            w = np.array([CIW_WEIGHTS[k] for k in self.classes])
+            cols.append(((w * values["f2"]).sum(1) / w.sum())[:, None])
+        cols.append(fbeta(s[:, 3 * c], s[:, 3 * c + 1], s[:, 3 * c + 2], 1.0)[:, None])
+        return np.concatenate(cols, axis=1)
+
+    def instances(self) -> dict[str, int]:
+        return {k: int(n) for k, n in zip(self.classes, self.positives)}

@@ -28,9 +28,8 @@ import torch
 from torch import nn
 
 from bench.datasets.base import Target
-from tasks.base import (FitConfig, MetricRow, ProgressFn, TaskModel, check_preset,
-                        read_model_dir, save_model_dir)
-from tasks.classification.metrics import THRESHOLD, Counts, metric_rows
+from tasks.base import FitConfig, ProgressFn, TaskModel, check_preset
+from tasks.classification.metrics import THRESHOLD, ClassificationEvaluator
 from tasks.classification.train import LabelledImages, fit_loop, predict_scores
 
 FORMAT_VERSION = 1
@@ -173,36 +172,29 @@ class ClassificationModel(TaskModel):
         yield from predict_scores(self.nets["net"], images, image_size=self.meta["image_size"],
                                   device=self.device, batch_size=self.eval_batch_size)
 
-    def evaluate(self, images: Sequence[np.ndarray], targets: Sequence[Target],
-                 classes: list[str]) -> list[MetricRow]:
+    def run_evaluator(self, images: Sequence[np.ndarray], targets: Sequence[Target],
+                      classes: list[str]) -> ClassificationEvaluator:
         if self.nets and list(classes) != self.meta["classes"]:
             raise ValueError(f"{self.name} was trained on classes {self.meta['classes']}, "
                              f"asked to evaluate {list(classes)}")
         if len(images) != len(targets):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
-        counts, i = Counts.zeros(len(classes)), 0
+        ev, i = ClassificationEvaluator(classes), 0
         for scores in self.predict_scores(images):
             batch = range(i, i + len(scores))
-            counts.update(scores, self._labels([targets[j] for j in batch], len(classes)))
+            ev.update(scores, self._labels([targets[j] for j in batch], len(classes)),
+                      [str(j) for j in batch])
             i += len(scores)
-        return metric_rows(counts, classes)
+        return ev
 
-    def save(self, directory: Path) -> None:
-        if not self.nets:
-            raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
-        state = {f"{part}.{k}": v for part, net in self.nets.items()
-                 for k, v in net.state_dict().items()}
-        save_model_dir(directory, self.name, state, self.meta)
+    def networks(self) -> dict[str, nn.Module]:
+        return dict(self.nets)
 
-    def load(self, directory: Path, device: str = "cpu") -> None:
-        state, meta = read_model_dir(directory, self.name)
+    def build_networks(self, meta: dict[str, Any]) -> dict[str, nn.Module]:
         self._restore_meta(meta)
-        nets = self._networks(meta["size"], int(meta["num_classes"]))
-        for part, net in nets.items():
-            prefix = part + "."
-            net.load_state_dict({k[len(prefix):]: v for k, v in state.items()
-                                 if k.startswith(prefix)}, strict=True)
-            net.to(device).eval()
+        return self._networks(meta["size"], int(meta["num_classes"]))
+
+    def set_networks(self, nets: dict[str, nn.Module], meta: dict[str, Any], device: str) -> None:
         self.meta, self.nets, self.device = meta, nets, device
 
     def _restore_meta(self, meta: dict[str, Any]) -> None:

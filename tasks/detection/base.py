@@ -9,15 +9,14 @@ scored in O(boxes) memory. The directory format is tasks.base's (save_model_dir)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch import nn
 
 from bench.datasets.base import Target
-from tasks.base import MetricRow, TaskModel, check_preset, read_model_dir, save_model_dir
-from tasks.detection.metrics import DetectionAccumulator
+from tasks.base import TaskModel, check_preset
+from tasks.detection.metrics import DetectionEvaluator
 
 Detections = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (N,4), scores (N,), labels (N,)
 
@@ -52,8 +51,8 @@ class DetectionModel(TaskModel):
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
         raise NotImplementedError
 
-    def evaluate(self, images: Sequence[np.ndarray], targets: Sequence[Target],
-                 classes: list[str]) -> list[MetricRow]:
+    def run_evaluator(self, images: Sequence[np.ndarray], targets: Sequence[Target],
+                      classes: list[str]) -> DetectionEvaluator:
         if self.net is None:
             raise RuntimeError(f"{self.name}: call fit() or load() before evaluating")
         if list(classes) != self.meta["classes"]:
@@ -61,29 +60,19 @@ class DetectionModel(TaskModel):
                              f"asked to evaluate {list(classes)}")
         if len(images) != len(targets):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
-        acc = DetectionAccumulator(len(classes))
+        ev = DetectionEvaluator(classes)
         for start in range(0, len(images), self.eval_batch_size):
             idx = range(start, min(len(images), start + self.eval_batch_size))
             batch = [np.asarray(images[i]) for i in idx]
-            for i, im, (boxes, scores, labels) in zip(idx, batch, self.detect(batch)):
-                gt_boxes, gt_labels = target_boxes(targets[i], i)
-                acc.add(im.shape[:2], gt_boxes, gt_labels, boxes, scores, labels)
-        per_class = acc.per_class_ap()
-        rows = []
-        for metric, j in (("ap50", 0), ("ap", 1)):
-            rows += [MetricRow(classes[k - 1], metric, v[j]) for k, v in sorted(per_class.items())]
-            if per_class:
-                rows.append(MetricRow("Mean", metric, float(np.mean([v[j] for v in per_class.values()]))))
-        return rows
+            truth = [(im.shape[:2], *target_boxes(targets[i], i)) for i, im in zip(idx, batch)]
+            ev.update(self.detect(batch), truth, [str(i) for i in idx])
+        return ev
 
-    def save(self, directory: Path) -> None:
-        if self.net is None:
-            raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
-        save_model_dir(directory, self.name, self.net.state_dict(), self.meta)
+    def networks(self) -> dict[str, nn.Module]:
+        return {"": self.net} if self.net is not None else {}
 
-    def load(self, directory: Path, device: str = "cpu") -> None:
-        state, meta = read_model_dir(directory, self.name)
-        net = self.build(meta)
-        net.load_state_dict(state, strict=True)
-        self.meta, self.device = meta, device
-        self.net = net.to(device).eval()
+    def build_networks(self, meta: dict[str, Any]) -> dict[str, nn.Module]:
+        return {"": self.build(meta)}
+
+    def set_networks(self, nets: dict[str, nn.Module], meta: dict[str, Any], device: str) -> None:
+        self.meta, self.device, self.net = meta, device, nets[""]

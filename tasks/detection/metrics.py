@@ -9,6 +9,10 @@ Conventions (the COCO ones, stated in every output through the metric catalogue)
   own summarize rule, restricted to one category);
 - a class with no ground-truth box in the split is absent (not 0, not the mean); a class with
   ground truth and no detection scores 0; Mean = mean over the classes that are present.
+
+Evaluation state (`DetectionEvaluator.state()`): every image's size, ground-truth boxes and
+detections (flat arrays with the image index of each box). `tasks/detection/replay.py` scores
+any multiset of those images exactly as COCOeval would (duplicates as distinct images).
 """
 from __future__ import annotations
 
@@ -17,6 +21,9 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from tasks.base import Evaluator, MetricRow
+from tasks.detection.coco import coco_index
 
 
 @dataclass
@@ -55,17 +62,6 @@ def _record(aid: int, iid: int, box: np.ndarray, label: int) -> dict:
             "area": w * h, "iscrowd": 0}
 
 
-def _coco(images: list[dict], anns: list[dict], num_classes: int):
-    from pycocotools.coco import COCO
-
-    coco = COCO()
-    coco.dataset = {"images": images, "annotations": anns,
-                    "categories": [{"id": k} for k in range(1, num_classes + 1)]}
-    with contextlib.redirect_stdout(io.StringIO()):  # "creating index..."
-        coco.createIndex()
-    return coco
-
-
 def coco_per_class_ap(images: list[dict], gts: list[dict], dets: list[dict],
                       num_classes: int) -> dict[int, tuple[float, float]]:
     from pycocotools.cocoeval import COCOeval
@@ -74,7 +70,7 @@ def coco_per_class_ap(images: list[dict], gts: list[dict], dets: list[dict],
     if not present:
         return {}
     # Built directly (not COCO.loadRes, which fails on an empty detection list).
-    ev = COCOeval(_coco(images, gts, num_classes), _coco(images, dets, num_classes), "bbox")
+    ev = COCOeval(coco_index(images, gts, num_classes), coco_index(images, dets, num_classes), "bbox")
     with contextlib.redirect_stdout(io.StringIO()):  # progress prints
         ev.evaluate()
         ev.accumulate()
@@ -86,3 +82,57 @@ def coco_per_class_ap(images: list[dict], gts: list[dict], dets: list[dict],
         ap50, ap = p[0][p[0] > -1], p[p > -1]
         out[k] = (float(ap50.mean()) if ap50.size else 0.0, float(ap.mean()) if ap.size else 0.0)
     return out
+
+
+def ap_rows(per_class: dict[int, tuple[float, float]], classes: list[str]) -> list[MetricRow]:
+    """Rows ap50 then ap: the present classes (index order), then Mean over them."""
+    rows = []
+    for metric, j in (("ap50", 0), ("ap", 1)):
+        rows += [MetricRow(classes[k - 1], metric, v[j]) for k, v in sorted(per_class.items())]
+        if per_class:
+            rows.append(MetricRow("Mean", metric, float(np.mean([v[j] for v in per_class.values()]))))
+    return rows
+
+
+class DetectionEvaluator(Evaluator):
+    """update(detections [(boxes xyxy, scores, 1-based labels)], targets [(size (h, w),
+    gt boxes, gt labels)], ids); compute() = COCOeval over everything seen (as before)."""
+
+    task = "detection"
+
+    def reset(self) -> None:
+        self.acc = DetectionAccumulator(len(self.classes))
+        self.image_ids = []
+
+    def update(self, predictions, targets, ids=None) -> None:  # type: ignore[no-untyped-def]
+        names = self._ids(ids, len(predictions))
+        for (boxes, scores, labels), (size, gt_boxes, gt_labels), name in zip(
+                predictions, targets, names):
+            self.acc.add(size, gt_boxes, gt_labels, boxes, scores, labels)
+            self.image_ids.append(name)
+
+    def compute(self) -> list:
+        return ap_rows(self.acc.per_class_ap(), self.classes)
+
+    def state(self) -> dict[str, np.ndarray]:
+        a = self.acc
+
+        def flat(recs: list[dict], extra: bool):
+            # the COCO records as COCOeval saw them: [x, y, w, h] (area = w * h)
+            boxes = np.array([r["bbox"] for r in recs], np.float64).reshape(-1, 4)
+            out = {"xywh": boxes, "labels": np.array([r["category_id"] for r in recs], np.int64),
+                   "img": np.array([r["image_id"] - 1 for r in recs], np.int64)}
+            if extra:
+                out["scores"] = np.array([r["score"] for r in recs], np.float64)
+            return out
+
+        gt, dt = flat(a.gts, False), flat(a.dets, True)
+        return {"sizes": np.array([[i["height"], i["width"]] for i in a.images], np.int64).reshape(-1, 2),
+                **{f"gt_{k}": v for k, v in gt.items()}, **{f"dt_{k}": v for k, v in dt.items()},
+                "image_ids": np.array(self.image_ids, dtype=str)}
+
+    @staticmethod
+    def replay(state: dict[str, np.ndarray], classes: list[str]):  # type: ignore[no-untyped-def]
+        from tasks.detection.replay import DetectionReplay
+
+        return DetectionReplay(state, classes)

@@ -26,7 +26,6 @@ network's stride and the logits cropped back). Index 0 is background, k is class
 """
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,9 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.datasets.base import Target
-from tasks.base import (FitConfig, MetricRow, ProgressFn, TaskModel, check_preset,
-                        read_model_dir, save_model_dir)
-from tasks.segmentation.metrics import ConfusionMatrix, metric_rows
+from tasks.base import FitConfig, ProgressFn, TaskModel, check_preset
+from tasks.segmentation.metrics import SegmentationEvaluator
 from tasks.segmentation.train import (MEAN, STD, LossConfig, PreparedSplit, fit_loop,
                                       predict_masks)
 
@@ -132,8 +130,8 @@ class SegmentationModel(TaskModel):
         return predict_masks(self.net, images, sizes, image_size=self.meta["image_size"],
                              device=self.device, batch_size=self.eval_batch_size)
 
-    def evaluate(self, images: Sequence[np.ndarray], targets: Sequence[Target],
-                 classes: list[str]) -> list[MetricRow]:
+    def run_evaluator(self, images: Sequence[np.ndarray], targets: Sequence[Target],
+                      classes: list[str]) -> SegmentationEvaluator:
         """Per-class IoU from one confusion matrix over all images (see metrics.py)."""
         if self.net is not None and list(classes) != self.meta["classes"]:
             raise ValueError(f"{self.name} was trained on classes {self.meta['classes']}, "
@@ -142,24 +140,19 @@ class SegmentationModel(TaskModel):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
         masks = _Masks(targets)
         sizes = [tuple(masks[i].shape[:2]) for i in range(len(masks))]  # read one at a time
-        cm = ConfusionMatrix(len(classes) + 1)
+        ev = SegmentationEvaluator(classes)
         for i, pred in enumerate(self._predict_iter(images, sizes)):
-            cm.update(pred, masks[i])
-        return metric_rows(cm.compute(), classes)
+            ev.update([pred], [masks[i]], [str(i)])
+        return ev
 
-    def save(self, directory: Path) -> None:
-        """`directory/model.safetensors` (weights) + `directory/model.json` (metadata)."""
-        if self.net is None:
-            raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
-        save_model_dir(directory, self.name, self.net.state_dict(), self.meta)
+    def networks(self) -> dict[str, nn.Module]:
+        return {"": self.net} if self.net is not None else {}
 
-    def load(self, directory: Path, device: str = "cpu") -> None:
-        state, meta = read_model_dir(directory, self.name)
-        net = self.build_network(meta["size"], int(meta["num_classes"]))
-        net.load_state_dict(state, strict=True)
-        self.meta, self.net = meta, net.eval()
-        self.device = device
-        self.net.to(self.device)
+    def build_networks(self, meta: dict[str, Any]) -> dict[str, nn.Module]:
+        return {"": self.build_network(meta["size"], int(meta["num_classes"]))}
+
+    def set_networks(self, nets: dict[str, nn.Module], meta: dict[str, Any], device: str) -> None:
+        self.meta, self.net, self.device = meta, nets[""], device
 
     # --- feature taps ---------------------------------------------------------------------
     feature_taps = "the backbone's last stage (SR4IR: C5)"
