@@ -54,6 +54,12 @@ def test_study_killed_mid_way_resumes_to_identical_csvs(tmp_path):
     for part in ("Leaderboard", "Rank agreement", "Kendall", "segmentation: Δ tables",
                  "flops_psnr.png"):
         assert part in text
+    import pandas as pd
+
+    rank = pd.read_csv(report / "rank_agreement.csv")
+    (fcn,) = rank[rank["model"] == "fcn"].itertuples()
+    assert fcn.n_backends == 2 and fcn.n_replicates > 0  # replicates from the stored states
+    assert fcn.lo <= fcn.tau <= fcn.hi
     expected = _csvs(report)
     assert {"leaderboard.csv", "rank_agreement.csv", "tables/segmentation-fcn-iou.csv"} <= set(expected)
     writes = len((tmp_path / "writes.txt").read_text().splitlines())

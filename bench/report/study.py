@@ -51,6 +51,31 @@ def task_scores(run_dir: Path, task: str, backends: list[str]) -> dict[tuple[str
     return out
 
 
+def state_replicates(run_dir: Path, task: str, model: str, metric: str,
+                     backends: list[str]):
+    """(B, len(backends)) bootstrap replicates of each backend's task Mean, from the run's
+    stored evaluation states: the same resampled test images (and, with several seeds, the
+    same seed draws) for every backend, as in the Δ tables. None when the run stored none."""
+    import numpy as np
+
+    from bench.commands.run import resampled_states, stats_settings
+    from bench.store import ResultStore
+
+    store = ResultStore(run_dir)
+    manifest = store.manifest()
+    res = resampled_states(store, task, manifest.get("classes") or [],
+                           stats_settings(manifest)).get(model)
+    if res is None:
+        return None
+    columns = []
+    for b in backends:
+        reps = res.variant(_label(b), [("Mean", metric)])
+        if reps is None:
+            return None
+        columns.append(reps[:, 0])
+    return np.column_stack(columns) if columns else None
+
+
 def rank_rows(psnr: pd.Series, task_runs: dict[str, Path], backends: list[str],
               replicates=None, level: float = 0.95) -> list[RankAgreement]:
     """One Kendall τ per (task, model): PSNR-Y vs the task's Mean over the SR backends that
@@ -69,7 +94,7 @@ def rank_rows(psnr: pd.Series, task_runs: dict[str, Path], backends: list[str],
 
 def write_report(report_dir: Path, store_root: Path, sr_run: Path, cost_run: Path,
                  task_runs: dict[str, Path], backends: list[str], dataset: str,
-                 header: list[str], replicates=None) -> list[Path]:
+                 header: list[str], replicates=state_replicates) -> list[Path]:
     """study.md (+ leaderboard.*, rank_agreement.csv, flops_psnr.png/pdf, tables/) in
     `report_dir`; returns the files written."""
     from bench.commands.run import print_tables
@@ -97,10 +122,11 @@ def write_report(report_dir: Path, store_root: Path, sr_run: Path, cost_run: Pat
     md += ["## Rank agreement: does PSNR-Y rank the SR backends the way each task does?", "",
            rank_markdown(ranks), "",
            "Kendall τ-b (scipy.stats.kendalltau) between the backends' PSNR-Y and the task "
-           "model's Mean on their SR outputs (mean over seeds). The interval, where shown, "
-           "resamples the task's test images (paired across backends) with PSNR fixed; "
-           "where it is '—', no per-image state was available and only the point value is "
-           "given.", ""]
+           "model's Mean on their SR outputs (mean over seeds). Its interval re-ranks the "
+           "backends on the bootstrap replicates of the Δ tables (the same resampled test "
+           "images for every backend; with several seeds, seeds resampled too) with PSNR-Y "
+           "held at its point values; '—' where no per-image state was stored or τ is "
+           "undefined (a backend set whose task scores all tie).", ""]
     tables_dir = report_dir / "tables"
     for task, run_dir in task_runs.items():
         result = print_tables(Path(run_dir), as_json=True)
