@@ -38,6 +38,7 @@ class ResolvedBackend:
     weights_key: str | None = None                            # harness-trained weights
     train_policy: str = "auto"
     teacher: "ResolvedBackend | None" = None                   # a distilled backend's teacher
+    task_driven: Any = None  # bench.task_driven.TaskDrivenTarget of a task-driven variant
 
     @property
     def needs_reference(self) -> bool:
@@ -146,9 +147,10 @@ def _check_weights(cfg: BenchConfig, names: Sequence[str], registry) -> None:
 def check_backend_names(names: Sequence[str]) -> None:
     """Each name is a registered backend (did-you-mean otherwise); nothing is built."""
     from sr_backends import BACKENDS
+    from bench.task_driven import parse_name  # "BASE+td[-PROTOCOL]": BASE is the backend
 
     for name in names:
-        BACKENDS.check(name)
+        BACKENDS.check((parse_name(name) or (name,))[0])
 
 
 def resolve_backends(names: Sequence[str], cfg: BenchConfig,
@@ -157,7 +159,10 @@ def resolve_backends(names: Sequence[str], cfg: BenchConfig,
     `random_weights`: for uses that build models with random weights (`bench cost`, `bench
     perf backend`): no weights are looked up, so no training data is opened."""
     from sr_backends import BACKENDS as registry
+    from bench import task_driven  # names "BASE+td[-PROTOCOL]", objective task-driven
 
+    if task_driven.wanted(names, cfg):
+        return task_driven.resolve(names, cfg, resolve_backends, random_weights)
     BACKENDS = LookedUpOnce(registry)  # each spec looked up once (onnx:FILE reads its file)
     for name in names:
         BACKENDS.check(name)

@@ -20,6 +20,7 @@ from bench.errors import ConfigError
 from bench.paths import config_dir
 from bench.registry import Registry, did_you_mean
 from bench.training.config import DistillSettings, SRTrainSettings
+from bench.training.td_config import TaskDrivenSettings
 
 CONFIG_DIR = config_dir()
 DEFAULT_TASK = "segmentation"  # the one default; configs/defaults.yaml leaves task.name unset
@@ -72,6 +73,7 @@ class SRConfig(_Strict):
     train: SRTrainSettings = Field(default_factory=SRTrainSettings)
     eval: SREvalConfig = Field(default_factory=SREvalConfig)
     distill: DistillSettings = Field(default_factory=DistillSettings)
+    task_driven: TaskDrivenSettings = Field(default_factory=TaskDrivenSettings)  # task-driven SR
     hparams: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                               description="backend name -> hparam overrides")
     tile: int | None = Field(None, ge=1, description="LR tile size for SR inference (None = whole)")

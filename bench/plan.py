@@ -13,18 +13,18 @@ nothing below it looks a task or model name up again.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.backends import ResolvedBackend, ref_policy_for, resolve_backends, sr_context
-from bench.cache import Cache, key_of
+from bench.cache import Cache
 from bench.config import BenchConfig
 from bench.errors import ConfigError
-from bench.registry import did_you_mean
 from bench.resolved_task import ResolvedTask
 from bench.store import ResultStore, cell_id
 from bench.variants import HR, LR, Variant
+# The task model's identity, defined below the backends (task-driven SR resolves it there):
+from bench.task_key import fit_config, model_settings, task_model_key  # noqa: F401 (re-export)
 
 
 @dataclass(frozen=True)
@@ -176,49 +176,3 @@ def still_to_do(group: Group, store: ResultStore) -> Group | None:
         return None
     return group if len(todo) == len(group.cells) else Group(group.model, group.seed,
                                                              group.trained_on, todo)
-
-
-def task_model_key(plan: Plan, group: Group, fit: Any, sr_fingerprint: str | None,
-                   settings: dict[str, str] | None = None) -> str:
-    """What determines a trained task model: model, fit settings (incl. device), the model's
-    construction settings (TaskSpec.model_settings, e.g. two-stage's merge rule), the data,
-    the variant it was trained on (with the degradation and the SR backend's fingerprint when
-    not HR) and the CPU thread count (results differ between 1 and 2 threads)."""
-    trained_on = group.trained_on.label
-    degradation = plan.cfg.degradation.fingerprint() if group.trained_on != HR else "-"
-    # Only models with settings get the extra part: every other key stays as it was.
-    extra = (json.dumps(settings, sort_keys=True),) if settings else ()
-    return key_of(f"{plan.task.name}/{group.model}", fit, plan.dataset_fingerprint, trained_on,
-                  plan.classes, degradation, sr_fingerprint or "-", f"threads={plan.threads}",
-                  *extra)
-
-
-def fit_config(plan: Plan, group: Group) -> Any:
-    """The task's fit settings (a tasks.base.FitConfig) with the spec's and the config's
-    per-model options applied (the ones that are construction settings: `model_settings`)."""
-    t = plan.cfg.task
-    settings = plan.task.model_settings(group.model)
-    options = {**plan.task.model_options(group.model), **t.model_options.get(group.model, {})}
-    base = dict(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, image_size=t.image_size,
-                size=t.size)
-    unknown = set(options) - set(base) - set(settings)
-    if unknown:
-        first = min(unknown)
-        raise ConfigError(f"task.model_options.{group.model}: unknown key(s) "
-                          f"{', '.join(sorted(unknown))};{did_you_mean(first, [*base, *settings])}"
-                          f" expected {', '.join([*base, *settings])}")
-    model_settings(plan, group)  # a bad value fails with the keys, at planning
-    fit = {k: v for k, v in options.items() if k not in settings}
-    return plan.task.fit_config(**{**base, **fit}, seed=group.seed, device=plan.device)
-
-
-def model_settings(plan: Plan, group: Group) -> dict[str, str]:
-    """The model's construction settings (TaskSpec.model_settings): the config's
-    `task.model_options.<model>` values, else each setting's default; checked one by one."""
-    allowed = plan.task.model_settings(group.model)
-    given = plan.cfg.task.model_options.get(group.model, {})
-    for key, choices in allowed.items():
-        if key in given and given[key] not in choices:
-            raise ConfigError(f"task.model_options.{group.model}.{key}: {given[key]!r} is not "
-                              f"one of {', '.join(choices)}.{did_you_mean(given[key], choices)}")
-    return {key: given.get(key, choices[0]) for key, choices in allowed.items()}

@@ -105,6 +105,21 @@ class TaskModel(ABC):
     def set_networks(self, nets: dict, meta: dict, device: str) -> None:
         raise NotImplementedError
 
+    # --- feature taps (task-driven SR, bench/training/task_driven.py) ----------------------
+    # The activations a task-driven SR loss compares (SR4IR's layers or the nearest
+    # equivalent); `feature_taps` names them ("" = this model has none).
+    feature_taps: str = ""
+
+    def features(self, x):  # type: ignore[no-untyped-def]
+        """float (B, 3, H, W) in [0, 1] -> list of feature tensors, differentiable w.r.t. x.
+
+        The model applies its own input normalisation. Freezing its weights (eval mode,
+        requires_grad False; its networks are `networks().values()`) is the caller's business."""
+        from bench.errors import ConfigError
+
+        raise ConfigError(f"task model {self.task}/{self.name} has no feature taps "
+                          "(features(x)); task-driven SR needs them")
+
     def save(self, directory: Path) -> None:
         """`directory/model.safetensors` (weights) + `directory/model.json` (metadata)."""
         nets = self.networks()

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bench.degrade_config import DegradationConfig
 from bench.errors import ConfigError
 from bench.registry import did_you_mean
+from bench.training.td_config import OBJECTIVES, TaskDrivenTrainConfig, check_choice
 
 # Fields that only change how a run is observed or where it runs, not the weights it
 # produces; a resumed run may change them freely (see checkpoint.check_resume_config).
@@ -67,6 +68,11 @@ class SRTrainSettings(BaseModel):
     world_size: int = Field(1, ge=1, description="processes that train together (torchrun "
                                                  "ranks, all nodes); each draws its own "
                                                  "batch_size patches per step")
+    objective: str = Field("pixel", description="pixel (L1) | task-driven (L1 + λ·TDP against "
+                                                "a frozen task model: sr.task_driven)")
+
+    _objective = field_validator("objective")(
+        lambda v: check_choice(v, OBJECTIVES, "sr.train.objective"))
 
     def training_fields(self) -> dict[str, Any]:
         """What the trainer sees (the data sizes are the dataset's business; the seed is
@@ -78,7 +84,8 @@ class SRTrainSettings(BaseModel):
         left out, so the keys of weights trained before those fields existed stay valid; N
         ranks see N x the patches per step, so their weights get keys of their own."""
         exclude = ({"seed"} if self.seed is None else set()) | \
-            ({"world_size"} if self.world_size == 1 else set())
+            ({"world_size"} if self.world_size == 1 else set()) | \
+            ({"objective"} if self.objective == "pixel" else set())
         return self.model_dump_json(exclude=exclude or None)
 
 
@@ -129,6 +136,7 @@ class SRTrainConfig(SRTrainSettings):
     distill: DistillSettings | None = Field(None, description="set: distil `teacher` into "
                                                              "the backend (bench distill)")
     teacher: TeacherConfig | None = None
+    task_driven: TaskDrivenTrainConfig | None = None  # set with objective task-driven
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:

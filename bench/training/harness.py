@@ -37,6 +37,7 @@ def train_config(backend, cfg: BenchConfig, device: str, cache: Cache | None = N
         "seed": cfg.data.seed if t.seed is None else t.seed, "device": device,
         "degradation": cfg.degradation.model_dump(),
         "n_train": t.n_train, "n_val": t.n_val, **extra,
+        **(backend.task_driven.train_config(cache) if backend.task_driven else {}),
     })
 
 
@@ -83,6 +84,9 @@ def _train_locked(backend, cfg: BenchConfig, cache: Cache, device: str, stem: Pa
     data = sr_training_data(cfg)
     if backend.teacher is not None:
         ensure_weights([backend.teacher], cfg, cache, device, progress)
+    if backend.task_driven is not None:  # its frozen task model, trained first when missing
+        from bench.task_driven import ensure_task_model
+        ensure_task_model(backend.task_driven, cfg, cache, progress)
     interrupt.saved(lambda: f"the training of {backend.name} is checkpointed in "
                             f"{work / 'last.pt'} every {cfg.sr.train.val_every} iterations")
     result = train_sr(backend.spec, list(data.split("train")), list(data.split("val")),

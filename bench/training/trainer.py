@@ -43,6 +43,7 @@ from bench.training.checkpoint import (CKPT_FORMAT, atomic_save, best_meta,
                                        check_resume_config, save_best)
 from bench.training.config import SRTrainConfig
 from bench.training.distill import distillation_objective, published
+from bench.training.task_driven import task_driven_objective
 from bench.training.data import (PatchBatches, PairSet, iteration_seed, make_loader,
                                        prepare_pairs, val_items)
 from bench.training.logger import TrainLogger
@@ -233,6 +234,7 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
     model = spec.build(**hparams).to(device)
     if spec.distill is not None or cfg.distill is not None:
         model = distillation_objective(name, spec, model, cfg).to(device)
+    model = task_driven_objective(model, cfg, needs_ref, device, sr_forward).to(device)
     _check_depth(model, name, train_pairs, val_pairs)
     optim = Optimizers(model, cfg, use_amp, device)
 

@@ -200,6 +200,26 @@ class ClassificationModel(TaskModel):
     def _restore_meta(self, meta: dict[str, Any]) -> None:
         pass
 
+    # --- feature taps ---------------------------------------------------------------------
+    feature_taps = "the network's last stage (timm forward_features; two-stage: both nets)"
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """[last stage of each net] of x (float (B,3,H,W) in [0,1]), normalised as in
+        training (Sewer-ML statistics), not resized (InceptionV3: enlarged to its 75 px
+        minimum when smaller)."""
+        import torch.nn.functional as F
+
+        from tasks.classification.train import normalise
+
+        if not self.nets:
+            raise RuntimeError(f"{self.name}: call fit() or load() before features()")
+        if "inception_v3" in self._builders() and min(x.shape[-2:]) < MIN_INCEPTION_SIZE:
+            x = F.interpolate(x, size=(max(x.shape[-2], MIN_INCEPTION_SIZE),
+                                       max(x.shape[-1], MIN_INCEPTION_SIZE)),
+                              mode="bilinear", align_corners=False)
+        x = normalise(x * 255.0)
+        return [net.forward_features(x) for net in self.nets.values()]
+
 
 class InceptionV3Model(ClassificationModel):
     name = "inception_v3"

@@ -133,3 +133,14 @@ class SSDModel(DetectionModel):
         out = self.net.eval()(xs)
         return [(o["boxes"].cpu().numpy(), o["scores"].cpu().numpy(), o["labels"].cpu().numpy())
                 for o in out]
+
+    # --- feature taps ---------------------------------------------------------------------
+    feature_taps = "the backbone's first two feature maps (the inputs of the first two heads)"
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The first two backbone feature maps of x (float (B,3,H,W) in [0,1]) after SSD's
+        own transform (normalisation and resize to its input size, both differentiable)."""
+        if self.net is None:
+            raise RuntimeError(f"{self.name}: call fit() or load() before features()")
+        images, _ = self.net.transform(list(x))
+        return list(self.net.backbone(images.tensors).values())[:2]

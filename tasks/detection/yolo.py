@@ -183,3 +183,25 @@ class YoloModel(DetectionModel):
             dets.append((boxes.cpu().numpy(), d[:, 4].cpu().numpy(),
                          d[:, 5].long().cpu().numpy() + 1))
         return dets
+
+    # --- feature taps ---------------------------------------------------------------------
+    feature_taps = "neck outputs P3, P4, P5 (the Detect head's inputs)"
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """[P3, P4, P5] of x (float (B,3,H,W) in [0,1], the scale the net reads), padded
+        (replicate) to the stride 32; taken by a forward pre-hook on the Detect head."""
+        import torch.nn.functional as F
+
+        if self.net is None:
+            raise RuntimeError(f"{self.name}: call fit() or load() before features()")
+        ph, pw = (-x.shape[-2]) % 32, (-x.shape[-1]) % 32
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        got: list[list[torch.Tensor]] = []
+        hook = self.net.model[-1].register_forward_pre_hook(
+            lambda _m, args: got.append(list(args[0])))  # a copy: Detect rewrites its list
+        try:
+            self.net(x)
+        finally:
+            hook.remove()
+        return got[0]

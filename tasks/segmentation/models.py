@@ -37,7 +37,8 @@ from torch import nn
 from bench.datasets.base import Target
 from tasks.base import FitConfig, ProgressFn, TaskModel, check_preset
 from tasks.segmentation.metrics import SegmentationEvaluator
-from tasks.segmentation.train import LossConfig, PreparedSplit, fit_loop, predict_masks
+from tasks.segmentation.train import (MEAN, STD, LossConfig, PreparedSplit, fit_loop,
+                                      predict_masks)
 
 FORMAT_VERSION = 1
 
@@ -153,6 +154,27 @@ class SegmentationModel(TaskModel):
     def set_networks(self, nets: dict[str, nn.Module], meta: dict[str, Any], device: str) -> None:
         self.meta, self.net, self.device = meta, nets[""], device
 
+    # --- feature taps ---------------------------------------------------------------------
+    feature_taps = "the backbone's last stage (SR4IR: C5)"
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """[last backbone stage] of x (float (B,3,H,W) in [0,1]), ImageNet-normalised as in
+        training, padded (replicate) to the network's stride like the logits."""
+        if self.net is None:
+            raise RuntimeError(f"{self.name}: call fit() or load() before features()")
+        mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
+        x = (x - mean) / std
+        m = self.net.multiple
+        ph, pw = (-x.shape[-2]) % m, (-x.shape[-1]) % m
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        return [self.last_stage(self.net.net, x)]
+
+    @staticmethod
+    def last_stage(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
 
 class _Masks(Sequence):
     """The masks of a target sequence, read one at a time (checked on access)."""
@@ -194,6 +216,10 @@ class FCNModel(SegmentationModel):
         net = FCN(IntermediateLayerGetter(backbone, {"layer4": "out"}), FCNHead(512, num_classes))
         return FullResLogits(net, 1)
 
+    @staticmethod
+    def last_stage(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return net.backbone(x)["out"]  # ResNet layer4 (dilated)
+
 
 class DeepLabV3PlusModel(SegmentationModel):
     name = "deeplabv3plus"
@@ -212,3 +238,7 @@ class DeepLabV3PlusModel(SegmentationModel):
         net = smp.DeepLabV3Plus(encoder_name=encoder, encoder_weights=None, classes=num_classes,
                                 decoder_channels=channels)
         return FullResLogits(net, 32)
+
+    @staticmethod
+    def last_stage(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return net.encoder(x)[-1]  # the encoder's last stage (output stride 16)

@@ -1,0 +1,226 @@
+"""Task-driven SR backends at the boundary: names, weights keys, and the task model they need.
+
+Naming scheme (docs/task-driven.md): `BASE+td` is the task-driven variant of the learned
+backend BASE with the protocol of `sr.task_driven.protocol`; `BASE+td-PROTOCOL` (frozen | s2t
+| joint) names the protocol itself, so it is in every result row's variant label
+(`SR:edsr+td-frozen`). Such a name resolves wherever backend names resolve (`bench run`,
+`eval-sr`, `train-sr`, `export`), next to the plain BASE: `sr.backends: [edsr, edsr+td-frozen]`
+gives two SR columns. `sr.train.objective: task-driven` makes every plain learned name
+task-driven too (for `bench train-sr --backend edsr`).
+
+A task-driven backend is BASE's resolution (same architecture, hparams, training settings and
+SR training data) plus a `TaskDrivenTarget`; its weights key is BASE's key + the objective +
+the task-driven settings + the task model's cache key (`bench.plan.task_model_key`, the key
+`bench run` stores that model under, so the run reuses it). The task model is the one the
+harness trains on HR for the task (`task.name`), model `sr.task_driven.model` (default: the
+task's first model), seed `sr.task_driven.seed` (default: `seeds[0]`); when it is not trained
+yet it is trained first (`ensure_task_model`), as distillation trains a missing teacher.
+Nothing changes for a plain name with the pixel objective: its key stays what it was.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from bench.cache import key_of
+from bench.config import BenchConfig
+from bench.errors import ConfigError
+from bench.registry import did_you_mean
+from bench.training.td_config import PROTOCOLS, TaskDrivenTrainConfig
+
+SUFFIX = "+td"
+_NAME = re.compile(r"^(?P<base>.+?)\+td(?:-(?P<protocol>[^+]+))?$")
+
+
+@dataclass(frozen=True)
+class TaskDrivenTarget:
+    """The frozen task model a task-driven backend learns from, and how."""
+
+    task: str
+    model: str
+    seed: int
+    settings: dict[str, str]
+    fit: dict[str, Any]            # tasks.base.FitConfig fields (device included)
+    key: str                       # the task model's cache key
+    lambda_tdp: float
+    warmup: int
+    protocol: str
+    classes: tuple[str, ...] = field(default=())
+
+    def identity(self) -> str:
+        return (f"objective=task-driven|task={self.task}/{self.model}:{self.key}|"
+                f"lambda_tdp={self.lambda_tdp}|warmup={self.warmup}|protocol={self.protocol}")
+
+    def train_config(self, cache) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+        """What `sr.train` adds for the trainer (`SRTrainConfig.objective/task_driven`)."""
+        td = TaskDrivenTrainConfig(task=self.task, model=self.model, settings=self.settings,
+                                   key=self.key, directory=str(cache.task_dir(self.key)),
+                                   lambda_tdp=self.lambda_tdp, warmup=self.warmup,
+                                   protocol=self.protocol)
+        return {"objective": "task-driven", "task_driven": td.model_dump()}
+
+
+def parse_name(name: str) -> tuple[str, str | None] | None:
+    """"edsr+td-joint" -> ("edsr", "joint"); "edsr+td" -> ("edsr", None); plain -> None."""
+    m = _NAME.match(str(name))
+    if m is None or ":" in str(name):  # "onnx:FILE" names a file, never a training
+        return None
+    protocol = m.group("protocol")
+    if protocol is not None and protocol not in PROTOCOLS:
+        known = ", ".join(f"{m.group('base')}{SUFFIX}-{p}" for p in PROTOCOLS)
+        raise ConfigError(f"backend {name!r}: unknown task-driven protocol {protocol!r}."
+                          f"{did_you_mean(protocol, PROTOCOLS, n=1)} Known: {known}")
+    return m.group("base"), protocol
+
+
+def wanted(names: Sequence[str], cfg: BenchConfig) -> bool:
+    return cfg.sr.train.objective == "task-driven" or any(parse_name(n) for n in names)
+
+
+def resolve(names: Sequence[str], cfg: BenchConfig, resolve_plain: Callable,
+            random_weights: bool = False) -> list:
+    """Resolve `names` where some are task-driven (see the module docstring).
+    `random_weights` (`bench cost`, `bench perf`): the base architecture under the name, no
+    weights and no task model looked up."""
+    if len(set(names)) != len(names):
+        raise ConfigError(f"backends listed twice: {', '.join(names)}")
+    plain_cfg = cfg.model_copy(deep=True)
+    plain_cfg.sr.train.objective = "pixel"
+    parsed = {n: parse_name(n) for n in names}
+    bases = list(dict.fromkeys(p[0] if p else n for n, p in parsed.items()))
+    resolved = dict(zip(bases, resolve_plain(bases, plain_cfg, random_weights)))
+    out, target = [], None
+    for name, p in parsed.items():
+        rb = resolved[p[0] if p else name]
+        if p is None and not (cfg.sr.train.objective == "task-driven" and rb.spec.trainable):
+            out.append(rb)
+            continue
+        if random_weights:
+            out.append(dataclasses.replace(rb, name=name))
+            continue
+        _check_base(name, rb)
+        protocol = (p[1] if p else None) or cfg.sr.task_driven.protocol
+        if protocol != "frozen":
+            raise ConfigError(f"backend {name!r}: task-driven protocol {protocol!r} is not "
+                              "implemented yet (only 'frozen' trains); see docs/task-driven.md")
+        target = target or task_target(cfg)
+        t = dataclasses.replace(target, protocol=protocol)
+        out.append(dataclasses.replace(rb, name=name, task_driven=t,
+                                       weights_key=key_of(rb.weights_key, t.identity())))
+    return out
+
+
+def _check_base(name: str, rb) -> None:  # type: ignore[no-untyped-def]
+    if not rb.spec.trainable:
+        raise ConfigError(f"backend {name!r}: {rb.name!r} has nothing to train, so it has no "
+                          "task-driven variant (a learned backend has: `bench ls backends`)")
+    if rb.spec.distill is not None:
+        raise ConfigError(f"backend {name!r}: {rb.name!r} is trained by distillation; a "
+                          "task-driven variant is defined for directly trained backends")
+    if rb.weights_key is None:
+        raise ConfigError(f"backend {name!r}: sr.weights.{rb.name} names a weights file, but "
+                          "a task-driven backend is trained by the harness; remove that entry")
+
+
+@dataclass(frozen=True)
+class _TaskPlan:
+    """What `bench.task_key` reads of a plan, for the HR task model (no plan imported)."""
+
+    cfg: Any
+    task: Any                      # ResolvedTask
+    device: str
+    dataset_fingerprint: str
+    classes: list
+    threads: int
+
+
+@dataclass(frozen=True)
+class _HRGroup:
+    model: str
+    seed: int
+    trained_on: Any = field(default_factory=lambda: _Label("HR"))
+
+
+@dataclass(frozen=True)
+class _Label:
+    label: str
+
+
+def _open_task_data(cfg: BenchConfig):  # type: ignore[no-untyped-def]
+    """The task's dataset, opened as bench.plan.open_task_dataset opens it."""
+    from bench.datasets import open_dataset
+
+    d = cfg.data
+    return open_dataset(d.dataset, seed=d.seed, n_train=d.n_train, n_val=d.n_val,
+                        n_test=d.n_test, data_root=d.data_root)
+
+
+def task_target(cfg: BenchConfig) -> TaskDrivenTarget:
+    """The HR-trained task model of `sr.task_driven` (checked: task, model, feature taps)."""
+    import torch
+
+    from bench.commands.common import resolve_device
+    from bench.resolved_task import resolve_task
+    from bench.task_key import fit_config, model_settings, task_model_key
+
+    td = cfg.sr.task_driven
+    task = td.task or cfg.task.name
+    if task != cfg.task.name:
+        raise ConfigError(f"sr.task_driven.task={task}: the task model comes from the task "
+                          f"config; set task.name={task} instead (now {cfg.task.name})")
+    model = td.model or (cfg.task.models[0] if cfg.task.models else "")
+    try:
+        rtask = resolve_task(task, (model,))
+    except ConfigError as exc:
+        raise ConfigError(f"sr.task_driven.model={model}: {exc}") from None
+    if not getattr(rtask.model_class(model), "feature_taps", ""):
+        raise ConfigError(f"sr.task_driven.model={model}: the {task}/{model} model has no "
+                          "feature taps (TaskModel.features), so it cannot drive SR training")
+    dataset = _open_task_data(cfg)
+    # the run's numeric environment (bench.runner.effective_threads: the same rule)
+    threads = cfg.threads or torch.get_num_threads()
+    plan = _TaskPlan(cfg, rtask, resolve_device(cfg.device), dataset.fingerprint(),
+                     list(dataset.classes), threads)
+    group = _HRGroup(model, cfg.seeds[0] if td.seed is None else td.seed)
+    fit, settings = fit_config(plan, group), model_settings(plan, group)
+    return TaskDrivenTarget(task, model, group.seed, settings, dict(vars(fit)),
+                            task_model_key(plan, group, fit, None, settings),
+                            td.lambda_tdp, td.warmup_steps(cfg.sr.train.iterations),
+                            td.protocol, tuple(plan.classes))
+
+
+def _complete(directory: Path) -> bool:
+    return all((directory / f).is_file() for f in ("model.json", "model.safetensors"))
+
+
+def ensure_task_model(t: TaskDrivenTarget, cfg: BenchConfig, cache, progress: bool = True
+                      ) -> Path:  # type: ignore[no-untyped-def]
+    """The task model's cache directory; trained on HR first when missing (and said so)."""
+    from bench.console import log
+    from bench.locks import key_lock
+
+    directory = cache.task_dir(t.key)
+    if _complete(directory):
+        return directory
+    full = f"{t.task}/{t.model}"
+    log(f"task-driven SR needs the {full} model trained on HR (seed {t.seed}), which is not "
+        f"trained yet: training it first ({t.fit['epochs']} epochs, cached: bench run reuses "
+        "it)")
+    with key_lock(cache.lock_path("task", t.key), f"the {full} model (seed {t.seed}, HR)"):
+        if not _complete(directory):
+            _fit_task_model(t, cfg, cache, directory)
+    return directory
+
+
+def _fit_task_model(t: TaskDrivenTarget, cfg: BenchConfig, cache, directory: Path) -> None:
+    from bench.resolved_task import resolve_task
+
+    train = _open_task_data(cfg).split("train")
+    rtask = resolve_task(t.task, (t.model,))
+    model = rtask.make_model(t.model, **t.settings)
+    model.fit([s.hr for s in train], [s.target for s in train], list(t.classes),
+              rtask.fit_config(**t.fit))
+    cache.publish_dir(directory, model.save, complete=_complete)
