@@ -78,6 +78,52 @@ class Progress:
             f"({elapsed:.0f} s elapsed, ~{eta:.0f} s left)")
 
 
+def check_executor(ex, flag_address: str | None = None) -> None:
+    """The executor settings, checked before anything is planned or written: `--ray-address`
+    only with ray; a cluster address that answers; no more GPUs per group than this machine
+    has when Ray would start a local cluster (Ray would queue the tasks forever)."""
+    if flag_address is not None and ex.name != "ray":
+        raise BenchError(f"--ray-address {flag_address}: only used with --executor ray "
+                         f"(the executor is {ex.name!r})")
+    if ex.name != "ray":
+        return
+    if ex.address not in (None, "", "auto", "local"):
+        _check_reachable(ex.address)
+    if ex.address in (None, "", "local") and ex.num_gpus > 0:
+        import torch
+
+        have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if ex.num_gpus > have:
+            raise BenchError(f"executor.num_gpus={ex.num_gpus:g}: this machine has {have} GPU(s), "
+                             "so Ray would wait forever for one; set executor.num_gpus=0 or "
+                             "join a cluster with GPUs (--ray-address)")
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    import socket
+
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise BenchError(f"--ray-address {address}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise BenchError(f"--ray-address {address}: cannot reach {host}:{port} "
+                         f"({exc.strerror or exc}); is `ray start --head` running there?") from None
+
+
+def _check_cluster(ray, ex, cpus: int) -> None:
+    """After joining: a group asking for more CPUs/GPUs than the whole cluster has would wait
+    forever; say so instead."""
+    have = ray.cluster_resources()
+    for what, need in (("GPU", ex.num_gpus), ("CPU", cpus)):
+        if need > have.get(what, 0):
+            raise BenchError(f"executor.num_{what.lower()}s={need:g}: the Ray cluster has "
+                             f"{have.get(what, 0):g} {what}(s) in all, so the tasks would wait "
+                             "forever")
+
+
 def _kill_after_cells(cells_done: int) -> None:
     """Test hook: SEWER_BENCH_KILL_AFTER_CELLS=N makes the run SIGKILL itself after N cells,
     so the kill -9 resume test is deterministic instead of racing a timer."""
@@ -158,10 +204,16 @@ def _run_ray_tasks(plan: Plan, to_train: list[str], write: Callable,
     started_here = not ray.is_initialized()
     if started_here:
         # log_to_driver=False: worker output must not reach stdout (`--json` stays pure)
-        ray.init(address=ex.address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        try:
+            ray.init(address=ex.address, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise BenchError(f"executor.address={ex.address}: cannot join the Ray cluster "
+                             f"({first[:200]})") from None
     try:
         cpus = ex.num_cpus or plan.threads
+        _check_cluster(ray, ex, cpus)
         opts = dict(num_cpus=cpus, num_gpus=ex.num_gpus, max_retries=ex.max_retries)
         plan_ref = ray.put(plan)
         t0 = time.perf_counter()

@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
         """The main job: train task models on HR, evaluate on HR / LR / `SR:<backend>`, print the
         paper-style ΔLR/ΔSR/ΔHR table per class. Rerunning resumes; caches make reruns cheap."""
         from bench.cache import Cache
-        from bench.executors import execute
+        from bench.executors import check_executor, execute
         from bench.plan import describe
         from bench.runner import finish, open_and_plan, write_manifest
         from tasks import TASK_MODELS, TASKS
@@ -102,6 +102,7 @@ def register(app: typer.Typer) -> None:
                   "sr.backends": backend, "task.models": model, "executor.name": executor,
                   "executor.address": ray_address}
         cfg = build_config(config, sets, profile, out, **direct)
+        check_executor(cfg.executor, ray_address)
         spec = TASKS.get(cfg.task.name)
         from bench.datasets import DATASETS
 

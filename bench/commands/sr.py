@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         from bench.backends import resolve_backends
         from bench.cache import Cache, cache_root
         from bench.datasets import DATASETS, open_dataset
-        from bench.sr_eval import evaluate_sr, run_dir_for
+        from bench.sr_eval import evaluate_sr, preflight, run_dir_for
         from bench.store import ResultStore
         from bench.training.harness import ensure_weights
 
@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         device = resolve_device(cfg.device)
         cache = Cache(cache_root(cfg.cache_dir))
         ensure_weights(resolved, cfg, cache, device, progress=show_progress(not as_json))
+        preflight(cfg, resolved, data, cache, device)  # before the run folder is written
         store = ResultStore(run_dir_for(cfg, "eval-sr", dataset, data.fingerprint()))
         store.write_manifest(cfg.model_dump(mode="json"), device=device, command=_command_line(),
                              extra={"dataset": dataset})

@@ -34,6 +34,17 @@ DATASETS: Registry = Registry(
 GENERATED = ("synthsewer-sr", "synthsewer-pipe", "synthsewer-cls")
 
 
+def resolve_root(path: Path | None, option: str = "--data-root") -> Path | None:
+    """The absolute path of a data folder; a symlink loop or unreadable path is one line."""
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as exc:  # RuntimeError: "Symlink loop" (Python < 3.13)
+        raise ConfigError(f"{option} {path}: cannot resolve the path ({exc}); expected a "
+                          "directory") from None
+
+
 def open_dataset(name: str, *, seed: int = 0, n_train: int = 64, n_val: int = 16,
                  n_test: int = 32, data_root: Path | None = None):
     """Build dataset `name`; generated ones take sizes + seed, folder ones take `data_root`."""
@@ -47,7 +58,7 @@ def open_dataset(name: str, *, seed: int = 0, n_train: int = 64, n_val: int = 16
     if data_root is None:
         raise ConfigError(f"dataset {name!r} reads files: pass --data-root DIR "
                           f"(e.g. a folder written by `bench synth`)")
-    root = Path(data_root)
+    root = resolve_root(data_root)
     if not root.is_dir():
         raise ConfigError(f"--data-root {root}: not a directory")
     return factory(root=root)

@@ -99,6 +99,9 @@ def read_sewerml_csv(path: Path) -> pd.DataFrame:
         r, c = (int(i) for i in np.argwhere(bad)[0])  # argwhere is row-major: first bad row
         value = df[binary[c]].iloc[r]
         hint = " (row shorter than the header?)" if value == "" else ""
+        if value.strip() == "-1":
+            hint = (" (-1 is refused rather than guessed: the official Sewer-ML evaluation counts "
+                    "only 1 as positive, so write 0 for a negative)")
         raise DataError(path, f"line {_line(r)}, column {binary[c]}: value {value!r} is not "
                               f"0 or 1{hint} (file {names.iloc[r]})")
     labels = values[LABELS].to_numpy(np.uint8)
@@ -173,6 +176,7 @@ class SewerMLDataset(CachedSplits):
         return self._tables[csv_name]
 
     def _rows(self, split: str) -> pd.DataFrame:
+        self._check_no_leakage()
         if split == "test":
             return self._table(VAL_CSV)
         df = self._table(TRAIN_CSV)
@@ -186,6 +190,16 @@ class SewerMLDataset(CachedSplits):
         df = df.sort_values("Filename", kind="stable")
         is_val = (np.arange(len(df)) % VAL_EVERY) == VAL_EVERY - 1
         return df[is_val] if split == "val" else df[~is_val]
+
+    def _check_no_leakage(self) -> None:
+        """An image listed in both CSVs would be trained on and evaluated on: refused."""
+        train, val = self._table(TRAIN_CSV), self._table(VAL_CSV)
+        both = pd.Index(train["Filename"]).intersection(pd.Index(val["Filename"]))
+        if len(both):
+            line = int(val["line"][val["Filename"] == both[0]].iloc[0])
+            raise DataError(self.root / VAL_CSV, f"line {line}, column Filename: {both[0]!r} is "
+                            f"also in {TRAIN_CSV} ({len(both)} image(s) in both: training "
+                            "images would be evaluated on)")
 
     def _image_paths(self, rows: pd.DataFrame, csv_path: Path) -> list[Path]:
         # One directory listing instead of a stat per file: Sewer-ML folders are huge.
