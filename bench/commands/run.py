@@ -14,11 +14,12 @@ RunOpt = Annotated[Path, typer.Option("--run", "-r", help="Run folder (results/r
 
 
 def _find_run(run: Path, out: Path | None) -> Path:
-    for candidate in (run, (out or Path("results/runs")) / run):
+    candidates = list(dict.fromkeys((run, (out or Path("results/runs")) / run)))
+    for candidate in candidates:
         if (candidate / "manifest.json").exists():
             return candidate
     raise BenchError(f"--run {run}: no run folder with a manifest.json there "
-                     f"(looked in {run} and {(out or Path('results/runs')) / run})")
+                     f"(looked in {' and '.join(map(str, candidates))})")
 
 
 def print_tables(run_dir: Path, as_json: bool = False) -> dict:
@@ -70,6 +71,15 @@ def _print_plan(info: dict) -> None:
                           f"model {g['task_model']}; evaluate on {', '.join(g['cells'])}")
     if not info["groups"]:
         out_console.print("nothing to do: every cell is stored")
+
+
+def _finding_json(f) -> dict:
+    """A check finding as fields (for CI scripts), with its one-line message."""
+    from bench.report.check import KEY
+
+    delta = None if f.value is None else round(f.value - f.baseline, 10)
+    return {"kind": f.kind, **dict(zip(KEY, f.key)), "baseline": f.baseline, "value": f.value,
+            "delta": delta, "unit": f.unit, "message": f.describe()}
 
 
 def register(app: typer.Typer) -> None:
@@ -179,11 +189,15 @@ def register(app: typer.Typer) -> None:
             n = write(frame, baseline)
             out_console.print(f"wrote {n} baseline entries to {baseline}")
             return
-        report = compare(frame, read_baseline(baseline), tolerance, rel_tolerance)
+        base = read_baseline(baseline)
+        if base.empty:  # a gate that compares nothing must not pass
+            raise BenchError(f"--baseline {baseline}: no entries (header only), so the check "
+                             "would compare 0 metrics; write one with --write-baseline")
+        report = compare(frame, base, tolerance, rel_tolerance)
         findings = report.findings
         if as_json:
             emit_json({"ok": report.ok, "compared": report.compared, "units": report.units,
-                       "findings": [f.describe() for f in findings]})
+                       "findings": [_finding_json(f) for f in findings]})
         else:
             for f in findings:
                 out_console.print(f"[red]{f.describe()}[/]", highlight=False)

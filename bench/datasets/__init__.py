@@ -61,4 +61,8 @@ def open_dataset(name: str, *, seed: int = 0, n_train: int = 64, n_val: int = 16
     root = resolve_root(data_root)
     if not root.is_dir():
         raise ConfigError(f"--data-root {root}: not a directory")
-    return factory(root=root)
+    dataset = factory(root=root)
+    validate = getattr(dataset, "validate", None)
+    if validate is not None:  # every split checked at the boundary, not mid-run
+        validate()
+    return dataset

@@ -264,6 +264,13 @@ class PipeDataset(CachedSplits):
             samples.append(Sample(id=sid, hr=hr, target=Target(mask=mask, boxes=b, box_labels=lab)))
         return samples
 
+    def validate(self) -> None:
+        """Read every split on disk now (and keep it), so a bad file in any split is refused
+        when the data is opened, before a run folder or cache entry is written."""
+        for split in SPLITS:
+            if (self.root / "images" / split).is_dir():
+                self.split(split)
+
     def source(self, split: str, sample_id: str) -> Path:
         """The image file of a sample, for error messages."""
         return self._listing(split)[0][sample_id]

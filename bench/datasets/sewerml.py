@@ -234,6 +234,13 @@ class SewerMLDataset(CachedSplits):
                 read_rgb(p)
         return lazy
 
+    def validate(self) -> None:
+        """Both CSVs, the train/val/test leakage check and every referenced image's presence,
+        now, before a run folder is written (images are decoded per split as `_load` does)."""
+        for split in SPLITS:
+            if len(self._rows(split)):
+                self.split(split)
+
     def fingerprint(self) -> str:
         files = [self.root / c for c in (TRAIN_CSV, VAL_CSV) if (self.root / c).is_file()]
         for split in SPLITS:
