@@ -1,5 +1,6 @@
-"""What Ctrl-C leaves behind, in one line: the code that saves things registers a description
-(`saved(...)`), and the CLI prints it with the command that resumes (bench/cli.py).
+"""What Ctrl-C or SIGTERM (Slurm, Ray, container stops) leaves behind, in one line: the code
+that saves things registers a description (`saved(...)`), and the CLI prints it with the
+command that resumes (bench/cli.py; exit 130 for Ctrl-C, 143 for SIGTERM).
 
 Everything the harness writes is atomic (bench/atomic.py), so an interrupt never leaves a
 half-written file; the description says which finished work is kept.
