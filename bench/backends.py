@@ -70,10 +70,11 @@ class ResolvedBackend:
 
     def create(self, cache: Cache, device: str, cfg: BenchConfig):
         """The ready SRBackend; a harness-trained backend must have its weights by now."""
+        from bench.interrupt import config_flags
         weights = self.weights_path(cache)
         if self.trained_by_harness and not weights.exists():
             raise BenchError(f"backend {self.name!r} has no trained weights: run "
-                             f"`{self.train_command()}` or pass --set "
+                             f"`{self.train_command()}{config_flags()}` or pass --set "
                              f"sr.weights.{self.name}=FILE")
         return self.spec.create(self.name, weights=weights, device=device, hparams=self.hparams,
                                 tile=cfg.sr.tile, scale=cfg.degradation.scale)

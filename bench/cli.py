@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     keep_freed_memory()  # here, not at import: a process-wide setting only the CLI may choose
     interrupt.clear()
+    interrupt.begin(sys.argv[1:] if argv is None else argv)
     pressed: list[int] = []
 
     def on_signal(signum, frame):  # typer turns KeyboardInterrupt into a silent exit 130

@@ -181,7 +181,10 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
             lines.append(f"config key 'device': expected auto, cpu, cuda, cuda:N or mps "
                          f"(got {err.get('input')!r})")
         else:
-            lines.append(f"config key {key!r}: {err['msg']} (got {err.get('input')!r})")
+            got = err.get("input")
+            hint = (f"; write a list in brackets: {key}=[{got}]" if err["type"] == "list_type"
+                    and isinstance(got, str) and "," in got else "")
+            lines.append(f"config key {key!r}: {err['msg']} (got {got!r}){hint}")
     return ConfigError(f"{source}: " + "; ".join(lines))
 
 

@@ -214,6 +214,11 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], str]] = [
     ("leaderboard absent profile", lambda c: ["leaderboard", "--where", "profile=paper", "--out", str(c.out)], "the store holds: --where dataset=synthsewer-sr --where profile=smoke"),
     ("leaderboard absent lr size", lambda c: ["leaderboard", "--where", "lr_size=64x64", "--out", str(c.out)], "--where lr_size=64x64: no cost rows"),
     ("plot absent profile", lambda c: ["plot", "flops-psnr", "--where", "profile=paper", "--out", str(c.out)], "no eval-sr rows"),
+    # -- messages that say how to fix it ------------------------------------------------------------
+    ("seeds without brackets", lambda c: ["run", *SMOKE, "--set", "seeds=0,1,2", "--out", str(c.out)], "write a list in brackets: seeds=[0,1,2]"),
+    ("model of another task", lambda c: ["run", *SMOKE, "--model", "yolov5s", "--out", str(c.out)], "'yolov5s' is a detection model: add --task detection"),
+    ("model unknown", lambda c: ["run", *SMOKE, "--model", "yolov8", "--out", str(c.out)], "known segmentation models: deeplabv3plus, fcn"),
+    ("weights hint keeps profile", lambda c: ["plot", "samples", "-b", "rcan", "-p", "smoke", "--set", "sr.train.seed=3", "--out", str(c.out)], "`bench train-sr --backend rcan -p smoke --set sr.train.seed=3 --out"),
     ("leaderboard other dataset", lambda c: ["leaderboard", "--dataset", "srfolder", "--out", str(c.out)], "the store holds: none"),
 ]
 
@@ -269,3 +274,30 @@ def test_valid_onnx_file_still_scores(computed, bench_json, tmp_path):
     result = bench_json("eval-sr", *SMOKE, "--backend", f"onnx:{path}", "--out", str(out))
     psnr = result["backends"][f"onnx:{path}"]["psnr_y"]
     assert np.isfinite(psnr) and psnr > 15
+
+
+def test_table_of_a_missing_run_names_the_path_once(computed, bench_cli, tmp_path):
+    missing = tmp_path / "nope"
+    code, _, err = bench_cli("table", "--run", str(missing))
+    assert code == 2 and err.count(str(missing)) == 2, err  # "--run X" and "looked in X"
+    code, _, err = bench_cli("table", "--run", "nope", "--out", str(tmp_path))
+    assert code == 2 and f"looked in nope and {tmp_path / 'nope'})" in err, err
+
+
+def test_check_json_findings_are_fields(computed, bench_cli, tmp_path):
+    out, run_dir, *_ = computed
+    base = tmp_path / "baseline.csv"
+    assert bench_cli("check", "--run", str(run_dir), "--baseline", str(base),
+                     "--write-baseline")[0] == 0
+    rows = base.read_text().splitlines()
+    at = rows[0].split(",").index("value")
+    fields = rows[1].split(",")
+    fields[at] = str(float(fields[at]) + 0.5)
+    rows[1] = ",".join(fields)
+    base.write_text("\n".join(rows) + "\n")
+    code, stdout, _ = bench_cli("check", "--run", str(run_dir), "--baseline", str(base), "--json")
+    assert code == 1
+    (finding,) = json.loads(stdout)["findings"]
+    assert finding["kind"] == "regression" and finding["metric"] == fields[4]
+    assert finding["delta"] == pytest.approx(finding["value"] - finding["baseline"])
+    assert finding["delta"] < 0 and finding["message"].startswith("regression: ")

@@ -98,8 +98,10 @@ def register(app: typer.Typer) -> None:
         if not resolved.spec.trainable:
             raise BenchError(f"backend {backend!r} has nothing to train")
         if resolved.spec.distill is not None:
+            from bench.interrupt import config_flags
+
             raise BenchError(f"backend {backend!r} is distilled from a teacher: "
-                             f"{resolved.train_command()}")
+                             f"{resolved.train_command()}{config_flags()}")
         device, cache, work = _training_setup(resolved, cfg, resume, fresh, "train-sr")
         log(f"training {backend} on {dataset} ({cfg.sr.train.iterations} iterations, profile "
             f"{cfg.profile}, device {device}); logs: {work / 'log.csv'}")
