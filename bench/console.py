@@ -36,6 +36,16 @@ err_console = _LineConsole(stderr=True)
 HEARTBEAT_S = 30.0
 
 
+SMOKE_NOTE = ("smoke profile: a pipeline check only (tiny models, a few steps and images); its "
+              "numbers are meaningless, use --profile quick or paper for results")
+
+
+def smoke_note(profile: str) -> None:
+    """The one line every command that computes numbers prints under the smoke profile."""
+    if profile == "smoke":
+        log(f"[yellow]{SMOKE_NOTE}[/]")
+
+
 def log(message: str) -> None:
     err_console.print(message, highlight=False)
 

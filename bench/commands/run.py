@@ -141,23 +141,36 @@ def register(app: typer.Typer) -> None:
         device = resolve_device(cfg.device)
         store, plan = open_and_plan(cfg, device, fresh=fresh)
         cache = Cache(plan.cache_root)
+        from bench.console import SMOKE_NOTE, smoke_note
+        from bench.datasets import sr_data_note
+
+        data_note = sr_data_note(cfg.data, [n for n, b in plan.backends.items()
+                                            if b.trained_by_harness])
+        notes = [n for n in (data_note, SMOKE_NOTE if cfg.profile == "smoke" else "") if n]
         if dry_run:
             info = describe(plan, cache)
+            info["notes"] = notes
             if as_json:
                 emit_json(info)
             else:
                 _print_plan(info)
+                for note in info["notes"]:
+                    out_console.print(note, highlight=False)
             return
         write_manifest(cfg, store, plan)
         log(f"run {store.run_id}: {spec.name} on {cfg.data.dataset}, profile {cfg.profile}, "
             f"device {device}, {plan.threads} thread(s), backends {', '.join(cfg.sr.backends)}, "
             f"protocol {cfg.task.protocol}, executor {cfg.executor.name}; "
             f"{len(plan.todo)}/{plan.cells_total} cells to compute")
+        smoke_note(cfg.profile)
+        if data_note:
+            log(data_note)
         for m in cfg.task.models:
             log(f"  {m}: {TASK_MODELS.get(f'{cfg.task.name}/{m}').describe(cfg.task.size)}")
         summary = execute(plan, store, progress_bars=show_progress(not as_json))
         finish(plan, store)
         result = print_tables(store.run_dir, as_json=as_json)
+        result["notes"] = notes
         result.update({"summary": {"cells_total": summary.cells_total,
                                    "cells_computed": summary.cells_computed,
                                    "seconds": round(summary.seconds, 1), "cache": summary.cache,
@@ -177,6 +190,8 @@ def register(app: typer.Typer) -> None:
             f"SR backends trained {c.get('weights_trained', 0)}, reused {c.get('weights_hit', 0)}\n"
             f"reference policy: {summary.ref_policy}; tables: {store.run_dir / 'tables'}\n"
             f"regenerate: bench table --run {store.run_dir}")
+        for note in notes:
+            out_console.print(note, highlight=False)
 
     @app.command("table")
     def table(run: RunOpt, out: OutOpt = None, as_json: JsonOpt = False) -> None:

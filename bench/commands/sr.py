@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
         from bench.backends import resolve_backends
         from bench.cache import Cache, cache_root
         from bench.datasets import DATASETS, open_dataset
+        from bench.console import smoke_note
         from bench.sr_eval import evaluate_sr, preflight, run_dir_for
         from bench.store import ResultStore
         from bench.training.harness import ensure_weights
@@ -52,6 +53,7 @@ def register(app: typer.Typer) -> None:
         store = ResultStore(run_dir_for(cfg, "eval-sr", dataset, data.fingerprint()))
         store.write_manifest(cfg.model_dump(mode="json"), device=device, command=_command_line(),
                              extra={"dataset": dataset})
+        smoke_note(cfg.profile)
         table = evaluate_sr(cfg, resolved, data, store, cache, device,
                             progress=show_progress(not as_json))
         if as_json:

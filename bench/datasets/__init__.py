@@ -66,3 +66,18 @@ def open_dataset(name: str, *, seed: int = 0, n_train: int = 64, n_val: int = 16
     if validate is not None:  # every split checked at the boundary, not mid-run
         validate()
     return dataset
+
+
+def sr_data_note(data, trained: list[str]) -> str:
+    """One line when SR backends learn from other data than the task's: a task on a real
+    `--data-root` with backends trained on `data.sr_dataset` (SynthSewer-SR by default) or
+    on another folder. `data` is the config's `data` section; `trained` the backends the
+    harness trains (a user's weights file says nothing of its data). '' otherwise."""
+    if not trained or data.data_root is None:
+        return ""
+    src = data.sr_dataset + (f" at {data.sr_data_root}" if data.sr_data_root else "")
+    if data.sr_data_root is not None and resolve_root(data.sr_data_root) == resolve_root(data.data_root):
+        return ""
+    return (f"note: SR backends {', '.join(trained)} are trained on {src}, not on the task's "
+            f"data ({data.dataset} at {data.data_root}); set data.sr_dataset and "
+            "data.sr_data_root to train them on your own SR data")
