@@ -85,7 +85,7 @@ def _check_model(task: str, model: str) -> None:
     elsewhere = [n.split("/", 1)[0] for n in TASK_MODELS.names() if n.endswith(f"/{model}")]
     other = f" ({model!r} is a {elsewhere[0]} model: add --task {elsewhere[0]})" if elsewhere else ""
     close = did_you_mean(model, models_for(task)) and did_you_mean(f"{task}/{model}", own)
-    raise BenchError(f"unknown {task} model {f'{task}/{model}'!r}.{close}{other} Known {task} "
+    raise BenchError(f"unknown task model {f'{task}/{model}'!r}.{close}{other} Known {task} "
                      f"models: {', '.join(models_for(task))}")
 
 
