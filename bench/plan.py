@@ -61,6 +61,7 @@ class Plan:
     cells_total: int = 0
     done: list[Cell] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
+    train_fingerprint: str = ""  # the train + val splits' (bench.datasets.training_fingerprint)
 
     @property
     def todo(self) -> list[Cell]:
@@ -133,6 +134,8 @@ def _check_scale(dataset: Any, test, scale: int) -> None:
 
 def make_plan(cfg: BenchConfig, store: ResultStore, device: str, threads: int,
               cache_root: str, inputs: Inputs | None = None) -> Plan:
+    from bench.datasets import training_fingerprint
+
     task = cfg.task.name
     inputs = inputs or open_inputs(cfg, device, threads)
     dataset, fingerprint = inputs.dataset, inputs.fingerprint
@@ -143,6 +146,7 @@ def make_plan(cfg: BenchConfig, store: ResultStore, device: str, threads: int,
     plan = Plan(cfg, store.run_id, task, dataset.name, fingerprint, list(dataset.classes),
                 policy, sr_context(fingerprint, cfg, policy), device, threads, cache_root,
                 backends, variants)
+    plan.train_fingerprint = training_fingerprint(dataset)  # task models: not the test split
     done = store.done_cells()
     per_variant = cfg.task.protocol == "train-per-variant"
     for model in cfg.task.models:
@@ -172,14 +176,16 @@ def still_to_do(group: Group, store: ResultStore) -> Group | None:
 def task_model_key(plan: Plan, group: Group, fit: Any, sr_fingerprint: str | None,
                    settings: dict[str, str] | None = None) -> str:
     """What determines a trained task model: model, fit settings (incl. device), the model's
-    construction settings (TaskSpec.model_settings, e.g. two-stage's merge rule), the data,
+    construction settings (TaskSpec.model_settings, e.g. two-stage's merge rule), the training
+    data (train + val splits: an edited test split re-evaluates and never retrains),
     the variant it was trained on (with the degradation and the SR backend's fingerprint when
     not HR) and the CPU thread count (results differ between 1 and 2 threads)."""
     trained_on = group.trained_on
     degradation = plan.cfg.degradation.fingerprint() if trained_on != "HR" else "-"
     # Only models with settings get the extra part: every other key stays as it was.
     extra = (json.dumps(settings, sort_keys=True),) if settings else ()
-    return key_of(f"{plan.task}/{group.model}", fit, plan.dataset_fingerprint, trained_on,
+    data = plan.train_fingerprint or plan.dataset_fingerprint  # the training splits only
+    return key_of(f"{plan.task}/{group.model}", fit, data, trained_on,
                   plan.classes, degradation, sr_fingerprint or "-", f"threads={plan.threads}",
                   *extra)
 

@@ -81,3 +81,11 @@ def sr_data_note(data, trained: list[str]) -> str:
     return (f"note: SR backends {', '.join(trained)} are trained on {src}, not on the task's "
             f"data ({data.dataset} at {data.data_root}); set data.sr_dataset and "
             "data.sr_data_root to train them on your own SR data")
+
+
+def training_fingerprint(dataset) -> str:
+    """What a task model trained on `dataset` depends on: its train and val splits (folder
+    formats: `training_fingerprint()`), else the whole dataset's fingerprint (generated data,
+    whose splits come from one seed)."""
+    own = getattr(dataset, "training_fingerprint", None)
+    return own() if own is not None else dataset.fingerprint()

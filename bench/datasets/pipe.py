@@ -275,8 +275,24 @@ class PipeDataset(CachedSplits):
         """The image file of a sample, for error messages."""
         return self._listing(split)[0][sample_id]
 
+    def _files(self) -> list[Path]:
+        return [p for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(".")
+                and p.relative_to(self.root).parts[0] in ("images", "masks", "annotations",
+                                                          "labels", "data.yaml")]
+
     def fingerprint(self) -> str:
-        files = [p for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(".")
-                 and p.relative_to(self.root).parts[0] in ("images", "masks", "annotations",
-                                                           "labels", "data.yaml")]
-        return files_fingerprint(self.name, self.root, files)
+        return files_fingerprint(self.name, self.root, self._files(), self._digests())
+
+    def training_fingerprint(self) -> str:
+        """The files a task model learns from: the train and val splits (images, masks,
+        labels, their COCO files) and data.yaml; editing the test split leaves it as is."""
+        def training(p: Path) -> bool:
+            parts = p.relative_to(self.root).parts
+            if parts[0] == "annotations":
+                return p.name in ("instances_train.json", "instances_val.json")
+            return parts[0] == "data.yaml" or (len(parts) > 2 and parts[1] in ("train", "val"))
+        return files_fingerprint(f"{self.name}-train", self.root,
+                                 [p for p in self._files() if training(p)], self._digests())
+
+    def _digests(self) -> dict[Path, str]:
+        return self.__dict__.setdefault("_digest_memo", {})

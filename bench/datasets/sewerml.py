@@ -241,10 +241,21 @@ class SewerMLDataset(CachedSplits):
             if len(self._rows(split)):
                 self.split(split)
 
-    def fingerprint(self) -> str:
-        files = [self.root / c for c in (TRAIN_CSV, VAL_CSV) if (self.root / c).is_file()]
-        for split in SPLITS:
+    def _files(self, splits: tuple[str, ...], csvs: tuple[str, ...]) -> list[Path]:
+        files = [self.root / c for c in csvs if (self.root / c).is_file()]
+        for split in splits:
             rows = self._rows(split)
             csv_path = self.root / (VAL_CSV if split == "test" else TRAIN_CSV)
             files += self._image_paths(rows, csv_path)
-        return files_fingerprint(self.name, self.root, dict.fromkeys(files))
+        return list(dict.fromkeys(files))
+
+    def fingerprint(self) -> str:
+        return files_fingerprint(self.name, self.root, self._files(SPLITS, (TRAIN_CSV, VAL_CSV)),
+                                 self.__dict__.setdefault("_digest_memo", {}))
+
+    def training_fingerprint(self) -> str:
+        """What a task model learns from: the Train CSV (train + val) and its images; an
+        edit of the Val CSV (the evaluation split) or its images leaves it as is."""
+        return files_fingerprint(f"{self.name}-train", self.root,
+                                 self._files(("train", "val"), (TRAIN_CSV,)),
+                                 self.__dict__.setdefault("_digest_memo", {}))
