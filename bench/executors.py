@@ -11,6 +11,7 @@ single writer of result rows; units only return them (bench/execute.py).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -140,7 +141,7 @@ def execute(plan: Plan, store: ResultStore, progress_bars: bool = True) -> RunSu
     summary = RunSummary(plan.run_id, cells_total=plan.cells_total, ref_policy=plan.policy)
     stats: Counter[str] = Counter()
     name = plan.cfg.executor.name
-    runner = functools.partial(_run_local, store=store) if name == "local" else _run_ray
+    runner = functools.partial(_run_local if name == "local" else _run_ray, store=store)
     to_train = plan.sr_to_train(Cache(plan.cache_root))
     stats["weights_trained"] += len(to_train)
     stats["weights_hit"] += sum(1 for n in plan.backends if plan.backends[n].trained_by_harness
@@ -160,6 +161,12 @@ def execute(plan: Plan, store: ResultStore, progress_bars: bool = True) -> RunSu
     return summary
 
 
+def group_lock(store: ResultStore, group: Group):
+    """The run-folder lock of one group, held while it is computed and its rows written, by
+    the local and the Ray executor alike: two runs of one command compute each cell once."""
+    return store.lock(f"group-{group.model}-{group.seed}-{group.trained_on}", group.label)
+
+
 def _run_local(plan: Plan, to_train: list[str], write: Callable, summary: RunSummary,
                bars: bool, store: ResultStore) -> None:
     t0 = time.perf_counter()
@@ -173,7 +180,7 @@ def _run_local(plan: Plan, to_train: list[str], write: Callable, summary: RunSum
     for group in plan.groups:
         # another process on the same run folder (the same command twice) computes a group
         # while this one waits for it, then keeps only the cells it did not store
-        with store.lock(f"group-{group.model}-{group.seed}-{group.trained_on}", group.label):
+        with group_lock(store, group):
             todo = still_to_do(group, store)
             if todo is not None:
                 results, stats = run_group(plan, todo, progress=progress.step)
@@ -183,18 +190,17 @@ def _run_local(plan: Plan, to_train: list[str], write: Callable, summary: RunSum
 
 
 def _run_ray(plan: Plan, to_train: list[str], write: Callable, summary: RunSummary,
-             bars: bool) -> None:
-    import contextlib
+             bars: bool, store: ResultStore) -> None:
     import sys
 
     # Ray's driver prints cluster notes (e.g. "a worker died") to stdout: keep stdout for
     # results (`--json` must stay parseable) by sending them to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        _run_ray_tasks(plan, to_train, write, summary)
+        _run_ray_tasks(plan, to_train, write, summary, store)
 
 
 def _run_ray_tasks(plan: Plan, to_train: list[str], write: Callable,
-                   summary: RunSummary) -> None:
+                   summary: RunSummary, store: ResultStore) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never report over the network
     try:
         import ray
@@ -223,15 +229,31 @@ def _run_ray_tasks(plan: Plan, to_train: list[str], write: Callable,
         summary.stages["sr training"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         remote_group = ray.remote(**opts)(run_group)
-        pending = {remote_group.remote(plan_ref, g): g for g in plan.groups}
-        progress = Progress(len(pending), False)
-        log(f"submitted {len(pending)} group(s) to Ray ({cpus} CPU, {ex.num_gpus} GPU each)")
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            group = pending.pop(ready[0])
-            results, stats = ray.get(ready[0])
-            write(group, results, stats)
-            progress.finished(group)
+        progress = Progress(len(plan.groups), False)
+        with contextlib.ExitStack() as held:
+            pending = {}
+            # The driver holds each group's lock (in plan order, as the local executor takes
+            # them, so two runs cannot deadlock) from before its submission until its rows are
+            # written; a group another run computes is waited for, then only its missing cells
+            # are submitted.
+            for group in plan.groups:
+                lock = contextlib.ExitStack()
+                lock.enter_context(group_lock(store, group))
+                todo = still_to_do(group, store)
+                if todo is None:
+                    lock.close()
+                    progress.finished(group)
+                    continue
+                held.callback(lock.close)
+                pending[remote_group.remote(plan_ref, todo)] = (todo, lock)
+            log(f"submitted {len(pending)} group(s) to Ray ({cpus} CPU, {ex.num_gpus} GPU each)")
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                group, lock = pending.pop(ready[0])
+                results, stats = ray.get(ready[0])
+                write(group, results, stats)
+                lock.close()
+                progress.finished(group)
         summary.stages["task models"] = time.perf_counter() - t1
     finally:
         if started_here:
