@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
                              f"{resolved.train_command()}{config_flags()}")
         device, cache, work = _training_setup(resolved, cfg, resume, fresh, "train-sr")
         log(f"training {backend} on {dataset} ({cfg.sr.train.iterations} iterations, profile "
-            f"{cfg.profile}, device {device}); logs: {work / 'log.csv'}")
+            f"{cfg.profile}, device {device})")
         _train_and_report(resolved, cfg, cache, device, work, fresh, as_json)
 
     @app.command("distill")
@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
         log(f"distilling {resolved.teacher.name} -> {resolved.name} (student {student}; λ_rec "
             f"{cfg.sr.distill.lambda_rec}, λ_kd {cfg.sr.distill.lambda_kd}, λ_ad "
             f"{cfg.sr.distill.lambda_ad}; {cfg.sr.train.iterations} iterations, profile "
-            f"{cfg.profile}, device {device}); logs: {work / 'log.csv'}")
+            f"{cfg.profile}, device {device})")
         _train_and_report(resolved, cfg, cache, device, work, fresh, as_json)
 
 

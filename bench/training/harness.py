@@ -83,6 +83,10 @@ def _train_locked(backend, cfg: BenchConfig, cache: Cache, device: str, stem: Pa
     data = sr_training_data(cfg)
     if backend.teacher is not None:
         ensure_weights([backend.teacher], cfg, cache, device, progress)
+    from bench.console import log
+
+    if is_main_process():  # once, not per torchrun rank
+        log(f"training {backend.name}: logs in {work} (log.csv, TensorBoard tb/)")
     interrupt.saved(lambda: f"the training of {backend.name} is checkpointed in "
                             f"{work / 'last.pt'} every {cfg.sr.train.val_every} iterations")
     result = train_sr(backend.spec, list(data.split("train")), list(data.split("val")),
