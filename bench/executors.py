@@ -90,6 +90,9 @@ def check_executor(ex, flag_address: str | None = None) -> None:
         return
     if ex.address not in (None, "", "auto", "local"):
         _check_reachable(ex.address)
+    if ex.address in (None, "", "local") and (ex.num_cpus or 0) > (os.cpu_count() or 1):
+        raise BenchError(f"executor.num_cpus={ex.num_cpus}: this machine has {os.cpu_count()} "
+                         "CPU(s), so Ray would wait forever for a slot; use fewer")
     if ex.address in (None, "", "local") and ex.num_gpus > 0:
         import torch
 

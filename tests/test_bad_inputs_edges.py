@@ -69,6 +69,13 @@ def _coco_category(value) -> Callable[[Path], None]:
     return edit
 
 
+def _coco_image_twice(root: Path) -> None:
+    path = root / "annotations" / "instances_train.json"
+    coco = json.loads(path.read_text())
+    coco["images"].append({**coco["images"][0], "id": 10_000})
+    path.write_text(json.dumps(coco))
+
+
 def _stray_label(root: Path) -> None:
     (root / "labels" / "train" / "no-such-image.txt").write_text("0 0.5 0.5 0.1 0.1\n")
 
@@ -175,6 +182,7 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], str]] = [
     ("coco category 2.9", lambda c: _det(c, _coco_category(2.9)), "category_id 2.9 is not an integer"),
     ("coco category text", lambda c: _det(c, _coco_category("2")), "category_id '2' is not an integer"),
     ("coco category bool", lambda c: _det(c, _coco_category(True)), "category_id True is not an integer"),
+    ("coco image twice", lambda c: _det(c, _coco_image_twice), "listed twice in 'images'"),
     ("yolo label without image", lambda c: _det(c, _stray_label, yolo=True), "no-such-image.txt: matches no image"),
     ("data.yaml nc", lambda c: _det(c, _data_yaml(lambda d: d.update(nc=5))), "nc: 5 disagrees with the 3 names"),
     ("data.yaml invalid", lambda c: _det(c, _data_yaml(lambda d: "names: [JO, IL\nnc: 3\n")), "invalid YAML at line"),
@@ -214,6 +222,10 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], str]] = [
     ("leaderboard absent profile", lambda c: ["leaderboard", "--where", "profile=paper", "--out", str(c.out)], "the store holds: --where dataset=synthsewer-sr --where profile=smoke"),
     ("leaderboard absent lr size", lambda c: ["leaderboard", "--where", "lr_size=64x64", "--out", str(c.out)], "--where lr_size=64x64: no cost rows"),
     ("plot absent profile", lambda c: ["plot", "flops-psnr", "--where", "profile=paper", "--out", str(c.out)], "no eval-sr rows"),
+    ("leaderboard sort", lambda c: ["leaderboard", "--sort", "psnr", "--out", str(c.out)], "did you mean 'psnr_y'"),
+    ("samples n 0", lambda c: ["plot", "samples", "--n", "0", *SMOKE, "--out", str(c.out)], "--n 0: expected 1 or more"),
+    ("samples crop negative", lambda c: ["plot", "samples", "--crop", "-5", *SMOKE, "--out", str(c.out)], "--crop -5"),
+    ("ray cpus absent", lambda c: ["run", *SMOKE, "-x", "ray", "--set", "executor.num_cpus=999", "--out", str(c.out)], "executor.num_cpus=999: this machine has"),
     # -- messages that say how to fix it ------------------------------------------------------------
     ("seeds without brackets", lambda c: ["run", *SMOKE, "--set", "seeds=0,1,2", "--out", str(c.out)], "write a list in brackets: seeds=[0,1,2]"),
     ("model of another task", lambda c: ["run", *SMOKE, "--model", "yolov5s", "--out", str(c.out)], "'yolov5s' is a detection model: add --task detection"),

@@ -45,6 +45,19 @@ def _copy(path: Path, dest: Path) -> Path:
     return target
 
 
+SORT_COLUMNS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "GMACs", "paper_gflops",
+                "params (M)", "latency_ms")
+
+
+def _check_sort(sort: str) -> None:
+    from bench.errors import BenchError
+    from bench.registry import did_you_mean
+
+    if sort not in SORT_COLUMNS:
+        raise BenchError(f"--sort {sort!r}: expected one of {', '.join(SORT_COLUMNS)}."
+                         f"{did_you_mean(sort, SORT_COLUMNS)}")
+
+
 def _board(config, sets, profile, out, dataset, where, sort="psnr_y"):
     """(cfg, Board) for the selection the options name."""
     from bench.errors import BenchError
@@ -117,6 +130,7 @@ def register(app: typer.Typer, plot_app: typer.Typer) -> None:
         LaTeX to `reports/` in the store (`--out`), and to `results/` with `--write-results`."""
         from bench.report.leaderboard import rich_tables, write_leaderboard
 
+        _check_sort(sort)
         cfg, board = _board(config, sets, profile, out, dataset, where, sort)
         paths = [p for d in _destinations(cfg.out, write_results)
                  for p in write_leaderboard(board, d)]
@@ -170,8 +184,13 @@ def register(app: typer.Typer, plot_app: typer.Typer) -> None:
         """LR | each SR | HR crops side by side (the paper's Figures 6 and 8). Uses trained
         weights and cached SR outputs; never trains. Writes to `reports/` in the store
         (`--out`), and to `results/` with `--write-results`."""
+        from bench.errors import BenchError
         from bench.report.samples import plot_samples
 
+        if n < 1:
+            raise BenchError(f"--n {n}: expected 1 or more test images")
+        if crop < 8:
+            raise BenchError(f"--crop {crop}: expected a crop of at least 8 HR pixels")
         cfg = build_config(config, sets, profile, out)
         first, *more = _destinations(cfg.out, write_results)
         paths = plot_samples(cfg, backend or ["bicubic"], dataset, n, crop, first / "samples",

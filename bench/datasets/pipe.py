@@ -167,6 +167,9 @@ class PipeDataset(CachedSplits):
             except (KeyError, TypeError, ValueError):
                 raise DataError(path, f"image entry {entry!r} needs id, file_name, width, height") from None
             sid = Path(fname).stem
+            if iid in by_img or sid in by_img.values():
+                raise DataError(path, f"image id {iid} ({fname}): listed twice in 'images' "
+                                      "(ids and file names must be unique)")
             if sid not in images or images[sid].name != Path(fname).name:
                 raise DataError(self.root / "images" / split / Path(fname).name,
                                 f"missing (listed in {path.name} as image id {iid})")
