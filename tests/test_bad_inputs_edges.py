@@ -6,7 +6,6 @@ file changed, none added or removed (`tree`, which also sees new run folders).
 Table-driven like tests/test_bad_inputs.py: (case id, how to build the command, fragment)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,27 +16,11 @@ from typing import Callable
 import numpy as np
 import pytest
 import yaml
+from conftest import tree
 
 pytestmark = pytest.mark.slow  # the fixture computes an eval-sr run and a smoke run first
 
 SMOKE = ["--profile", "smoke"]
-
-
-def tree(*roots: Path) -> dict[str, str]:
-    """Every path under `roots` -> a hash of its bytes ("dir" / "link" for the others), so
-    two snapshots are equal only when nothing was changed, added or removed."""
-    out: dict[str, str] = {}
-    for root in roots:
-        if not root.exists():
-            continue
-        for p in sorted(root.rglob("*")):
-            if p.is_symlink():
-                out[str(p)] = "link"
-            elif p.is_dir():
-                out[str(p)] = "dir"
-            else:
-                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
 
 
 @dataclass

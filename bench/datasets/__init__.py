@@ -89,3 +89,12 @@ def training_fingerprint(dataset) -> str:
     whose splits come from one seed)."""
     own = getattr(dataset, "training_fingerprint", None)
     return own() if own is not None else dataset.fingerprint()
+
+
+def check_targets(dataset, target: str, task: str, name: str) -> None:
+    """Refuse a dataset whose samples cannot carry the task's `target` (a generated one
+    declares `targets`) before any sample is generated or read."""
+    declared = getattr(dataset, "targets", None)
+    if declared is not None and target not in declared:
+        raise ConfigError(f"--dataset {name}: its samples carry no {target} annotations, "
+                          f"which the {task} task needs")
