@@ -176,6 +176,7 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], str]] = [
     ("sewerml label -1", lambda c: _cls(c, _minus_one), "official Sewer-ML evaluation counts only 1 as positive"),
     # -- ONNX models -------------------------------------------------------------------------------
     ("onnx NaN output", lambda c: _eval_onnx(c, "nan"), "non-finite value(s)"),
+    ("onnx NaN output in run", lambda c: ["run", *SMOKE, "--model", "fcn", "-b", f"onnx:{onnx_file(c.tmp / 'n.onnx', output='nan')}", "--out", str(c.out)], "non-finite value(s)"),
     ("onnx wrong scale", lambda c: _eval_onnx(c, "x2"), "expected (1, 3,"),
     ("onnx wrong channels", lambda c: _eval_onnx(c, "6ch"), "(x4, 3 channels)"),
     ("onnx lr_multiple 0", lambda c: _eval_onnx(c, lr_multiple="0"), "lr_multiple='0': expected a positive integer"),

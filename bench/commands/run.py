@@ -157,6 +157,13 @@ def register(app: typer.Typer) -> None:
                 for note in info["notes"]:
                     out_console.print(note, highlight=False)
             return
+        if any(b.spec.kind == "file" for b in plan.backends.values()):
+            from bench.plan import open_task_dataset
+            from bench.sr_eval import preflight
+
+            # a model file that outputs NaN or the wrong shape: refused before the run folder
+            preflight(plan.cfg, list(plan.backends.values()), open_task_dataset(plan.cfg),
+                      cache, device)
         write_manifest(cfg, store, plan)
         log(f"run {store.run_id}: {spec.name} on {cfg.data.dataset}, profile {cfg.profile}, "
             f"device {device}, {plan.threads} thread(s), backends {', '.join(cfg.sr.backends)}, "
