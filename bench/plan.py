@@ -103,10 +103,10 @@ def open_inputs(cfg: BenchConfig, device: str, threads: int) -> Inputs:
     from bench.errors import ConfigError, DataError
     from tasks import TASKS
 
-    from bench.datasets import check_targets
+    from bench.datasets import check_task_data
 
     dataset = open_task_dataset(cfg)
-    check_targets(dataset, TASKS.get(cfg.task.name).target, cfg.task.name, cfg.data.dataset)
+    check_task_data(dataset, TASKS.get(cfg.task.name).target, cfg.task.name, cfg.data.dataset)
     test = dataset.split("test")
     where = cfg.data.data_root or f"dataset {cfg.data.dataset!r}"
     if len(test) == 0:

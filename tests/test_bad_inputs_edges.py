@@ -59,6 +59,12 @@ def _coco_image_twice(root: Path) -> None:
     path.write_text(json.dumps(coco))
 
 
+def _no_train(root: Path) -> None:
+    for folder in ("images", "masks", "labels"):
+        shutil.rmtree(root / folder / "train")
+    (root / "annotations" / "instances_train.json").unlink()
+
+
 def _stray_label(root: Path) -> None:
     (root / "labels" / "train" / "no-such-image.txt").write_text("0 0.5 0.5 0.1 0.1\n")
 
@@ -166,6 +172,7 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], str]] = [
     ("coco category text", lambda c: _det(c, _coco_category("2")), "category_id '2' is not an integer"),
     ("coco category bool", lambda c: _det(c, _coco_category(True)), "category_id True is not an integer"),
     ("coco image twice", lambda c: _det(c, _coco_image_twice), "listed twice in 'images'"),
+    ("no training split", lambda c: _det(c, _no_train), "the 'train' split has no samples"),
     ("yolo label without image", lambda c: _det(c, _stray_label, yolo=True), "no-such-image.txt: matches no image"),
     ("data.yaml nc", lambda c: _det(c, _data_yaml(lambda d: d.update(nc=5))), "nc: 5 disagrees with the 3 names"),
     ("data.yaml invalid", lambda c: _det(c, _data_yaml(lambda d: "names: [JO, IL\nnc: 3\n")), "invalid YAML at line"),

@@ -91,10 +91,13 @@ def training_fingerprint(dataset) -> str:
     return own() if own is not None else dataset.fingerprint()
 
 
-def check_targets(dataset, target: str, task: str, name: str) -> None:
-    """Refuse a dataset whose samples cannot carry the task's `target` (a generated one
-    declares `targets`) before any sample is generated or read."""
+def check_task_data(dataset, target: str, task: str, name: str) -> None:
+    """What a task run needs of its data, before any sample is generated or a run folder is
+    written: samples that can carry the task's `target` (a generated dataset declares
+    `targets`), and for a folder dataset (read when opened) a training split."""
     declared = getattr(dataset, "targets", None)
     if declared is not None and target not in declared:
         raise ConfigError(f"--dataset {name}: its samples carry no {target} annotations, "
                           f"which the {task} task needs")
+    if hasattr(dataset, "validate"):
+        dataset.split("train")  # a DataError naming the folder when it is empty
