@@ -83,10 +83,11 @@ class ResolvedBackend:
 
     def create(self, cache: Cache, device: str, cfg: BenchConfig):
         """The ready SRBackend; a harness-trained backend must have its weights by now."""
+        from bench.interrupt import config_flags
         weights = self.weights_path(cache)
         if self.trained_by_harness and not weights.exists():
             raise BenchError(f"backend {self.name!r} has no trained weights: run "
-                             f"`{self.train_command()}` or pass --set "
+                             f"`{self.train_command()}{config_flags()}` or pass --set "
                              f"sr.weights.{self.name}=FILE")
         return self.spec.create(self.name, weights=weights, device=device, hparams=self.hparams,
                                 tile=cfg.sr.tile, scale=cfg.degradation.scale)
@@ -109,6 +110,7 @@ def _check_hparams(cfg: BenchConfig, registry) -> None:
 
 def _teacher_names(names: Sequence[str], cfg: BenchConfig, registry) -> dict[str, str]:
     """Distilled backend -> its teacher (`sr.distill.teacher`, else the spec's default)."""
+    from bench.training.distill import check_teacher
     out = {}
     for name in names:
         distill = registry.get(name).distill
@@ -118,6 +120,7 @@ def _teacher_names(names: Sequence[str], cfg: BenchConfig, registry) -> dict[str
         if teacher not in registry:
             raise ConfigError(f"sr.distill.teacher: unknown backend {teacher!r}."
                               f"{did_you_mean(teacher, registry.names())}")
+        check_teacher(name, teacher, registry)
         t_spec = registry.get(teacher)
         if not t_spec.trainable or t_spec.distill is not None:
             raise ConfigError(f"sr.distill.teacher={teacher}: a teacher must be a learned "
@@ -290,6 +293,7 @@ def upscale_cached(backend, sample: Sample, lr: np.ndarray, policy: str,
     import torch
 
     from bench.degrade import to_tensor, to_uint8
+    from sr_backends.onnx_runtime import check_sr_output
 
     ref, depth = inputs = _inputs(backend, sample, lr, policy)
     fp = backend.fingerprint()
@@ -299,6 +303,8 @@ def upscale_cached(backend, sample: Sample, lr: np.ndarray, policy: str,
         return hit
     with torch.inference_mode():
         ref_t = to_tensor(ref) if ref is not None else None
-        out = to_uint8(backend.upscale(to_tensor(lr), ref_t, depth))
+        sr = backend.upscale(to_tensor(lr), ref_t, depth)
+        check_sr_output(backend.name, to_tensor(lr), sr, backend.scale)  # before it is cached
+        out = to_uint8(sr)
     cache.put_sr(fp, key, out)
     return out

@@ -66,14 +66,18 @@ def _root(
         raise typer.Exit()
 
 
-def _interrupted(argv: list[str] | None) -> int:
-    """Ctrl-C: one line saying what is saved and the command that resumes; exit 130."""
+def _interrupted(argv: list[str] | None, signum: int | None = None) -> int:
+    """Ctrl-C or SIGTERM (Slurm, Ray, `docker stop`): one line saying what is saved and the
+    command that resumes; exit 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM)."""
+    import signal
+
     from bench import interrupt
 
     command = "bench " + shlex.join(sys.argv[1:] if argv is None else argv)
-    typer.secho(f"interrupted: {interrupt.saved_note()}; resume with: {command}", err=True,
+    by = " by SIGTERM" if signum == signal.SIGTERM else ""
+    typer.secho(f"interrupted{by}: {interrupt.saved_note()}; resume with: {command}", err=True,
                 fg="yellow")
-    return 130
+    return 128 + (signum or signal.SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,13 +86,16 @@ def main(argv: list[str] | None = None) -> int:
 
     keep_freed_memory()  # here, not at import: a process-wide setting only the CLI may choose
     interrupt.clear()
-    pressed: list[bool] = []
+    interrupt.begin(sys.argv[1:] if argv is None else argv)
+    pressed: list[int] = []
 
-    def on_sigint(signum, frame):  # typer turns KeyboardInterrupt into a silent exit 130
-        pressed.append(True)
+    def on_signal(signum, frame):  # typer turns KeyboardInterrupt into a silent exit 130
+        if pressed:  # a second signal while unwinding: do not interrupt the cleanup
+            return
+        pressed.append(signum)
         raise KeyboardInterrupt
 
-    previous = _install_sigint(on_sigint)
+    previous = _install_handlers(on_signal)
     try:
         # with standalone_mode=False click returns typer.Exit's code instead of raising it
         code = app(args=argv, standalone_mode=False)
@@ -98,25 +105,28 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        return _interrupted(argv)
+        return _interrupted(argv, pressed[0] if pressed else None)
     except click_exc.ClickException as exc:  # usage errors: bad option, missing argument
         exc.show()
         return exc.exit_code
     finally:
-        _install_sigint(previous)
+        _install_handlers(previous)
     if pressed and code == 130:
-        return _interrupted(argv)
+        return _interrupted(argv, pressed[0])
     return code if isinstance(code, int) else 0
 
 
-def _install_sigint(handler):
-    """Set the SIGINT handler (main thread only); returns the previous one."""
+def _install_handlers(handler):
+    """Set the SIGINT and SIGTERM handlers (main thread only); returns the previous ones.
+    `handler` is one callable for both, or the {signal: handler} this returned before."""
     import signal
     import threading
 
     if handler is None or threading.current_thread() is not threading.main_thread():
         return None
-    return signal.signal(signal.SIGINT, handler)
+    signals = (signal.SIGINT, signal.SIGTERM)
+    new = handler if isinstance(handler, dict) else dict.fromkeys(signals, handler)
+    return {sig: signal.signal(sig, h) for sig, h in new.items() if h is not None}
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:[0-9]+)?)$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class DataConfig(_Strict):
@@ -235,7 +235,10 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
             lines.append(f"config key 'device': expected auto, cpu, cuda, cuda:N or mps "
                          f"(got {err.get('input')!r})")
         else:
-            lines.append(f"config key {key!r}: {err['msg']} (got {err.get('input')!r})")
+            got = err.get("input")
+            hint = (f"; write a list in brackets: {key}=[{got}]" if err["type"] == "list_type"
+                    and isinstance(got, str) and "," in got else "")
+            lines.append(f"config key {key!r}: {err['msg']} (got {got!r}){hint}")
     return ConfigError(f"{source}: " + "; ".join(lines))
 
 

@@ -3,8 +3,9 @@ long work reports progress (`Heartbeat`).
 
 Keeping progress and notes on stderr means `bench ... --json | jq` always works. Tables are
 laid out to fit the console's width (80 columns in a pipe, `COLUMNS` if set, the terminal's
-width on a TTY), so a log shows the same tables a terminal does. Log lines never wrap
-(`soft_wrap`): one status = one line, whatever the width.
+width on a TTY), so a log shows the same tables a terminal does. Text lines never wrap, on
+stdout or stderr (`soft_wrap`): one status, path or finding = one line, whatever the width,
+so logs stay greppable.
 """
 from __future__ import annotations
 
@@ -14,12 +15,35 @@ from typing import Callable
 
 from rich.console import Console
 
-out_console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
+
+
+class _LineConsole(Console):
+    """A console whose plain-text lines never wrap (`soft_wrap`), while tables and other
+    renderables keep the console's width: a path or a `regression:` line stays one line in a
+    pipe or a CI log (a terminal wraps it on screen), and a table still fits 80 columns."""
+
+    def print(self, *objects, soft_wrap=None, **kwargs):  # type: ignore[override]
+        if soft_wrap is None and objects and all(isinstance(o, str) for o in objects):
+            soft_wrap = True
+        return super().print(*objects, soft_wrap=soft_wrap, **kwargs)
+
+
+out_console = _LineConsole()
+err_console = _LineConsole(stderr=True)
 
 # A pipe or CI log gets one status line per HEARTBEAT_S seconds of work (the issue's bound
 # is one per minute; half of it leaves room for one slow step).
 HEARTBEAT_S = 30.0
+
+
+SMOKE_NOTE = ("smoke profile: a pipeline check only (tiny models, a few steps and images); its "
+              "numbers are meaningless, use --profile quick or paper for results")
+
+
+def smoke_note(profile: str) -> None:
+    """The one line every command that computes numbers prints under the smoke profile."""
+    if profile == "smoke":
+        log(f"[yellow]{SMOKE_NOTE}[/]")
 
 
 def log(message: str) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class DegradationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scale: int = Field(4, ge=1, le=8, description="downsampling factor")
     blur_sigma: float = Field(0.0, ge=0.0, description="Gaussian blur sigma (HR pixels); 0 = off")

@@ -93,12 +93,18 @@ def run_group(plan: Plan, group: Group, progress=None) -> tuple[list[tuple[str, 
             model.load(directory, device=plan.device)
             cache.count("task_hit")
         else:
+            from bench.training.task_log import TaskTrainLog
+
+            train_log = TaskTrainLog(directory, f"{full_name} ({group.label})")
+
             def report(step: int, total: int, text: str) -> None:
+                train_log.step(step, total, text)
                 if progress is not None:
                     progress(f"train {group.model} ({group.trained_on})", step, total, text)
 
             model.fit(VariantImages(train, group.trained_on, ctx), Targets(train),
                       plan.classes, fit, progress=report)
+            train_log.close()
             cache.publish_dir(directory, model.save, complete=_is_complete)
             cache.count("task_trained")
     results = []

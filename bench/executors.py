@@ -11,6 +11,7 @@ single writer of result rows; units only return them (bench/execute.py).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
@@ -78,6 +79,55 @@ class Progress:
             f"({elapsed:.0f} s elapsed, ~{eta:.0f} s left)")
 
 
+def check_executor(ex, flag_address: str | None = None) -> None:
+    """The executor settings, checked before anything is planned or written: `--ray-address`
+    only with ray; a cluster address that answers; no more GPUs per group than this machine
+    has when Ray would start a local cluster (Ray would queue the tasks forever)."""
+    if flag_address is not None and ex.name != "ray":
+        raise BenchError(f"--ray-address {flag_address}: only used with --executor ray "
+                         f"(the executor is {ex.name!r})")
+    if ex.name != "ray":
+        return
+    if ex.address not in (None, "", "auto", "local"):
+        _check_reachable(ex.address)
+    if ex.address in (None, "", "local") and (ex.num_cpus or 0) > (os.cpu_count() or 1):
+        raise BenchError(f"executor.num_cpus={ex.num_cpus}: this machine has {os.cpu_count()} "
+                         "CPU(s), so Ray would wait forever for a slot; use fewer")
+    if ex.address in (None, "", "local") and ex.num_gpus > 0:
+        import torch
+
+        have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if ex.num_gpus > have:
+            raise BenchError(f"executor.num_gpus={ex.num_gpus:g}: this machine has {have} GPU(s), "
+                             "so Ray would wait forever for one; set executor.num_gpus=0 or "
+                             "join a cluster with GPUs (--ray-address)")
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    import socket
+
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise BenchError(f"--ray-address {address}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise BenchError(f"--ray-address {address}: cannot reach {host}:{port} "
+                         f"({exc.strerror or exc}); is `ray start --head` running there?") from None
+
+
+def _check_cluster(ray, ex, cpus: int) -> None:
+    """After joining: a group asking for more CPUs/GPUs than the whole cluster has would wait
+    forever; say so instead."""
+    have = ray.cluster_resources()
+    for what, need in (("GPU", ex.num_gpus), ("CPU", cpus)):
+        if need > have.get(what, 0):
+            raise BenchError(f"executor.num_{what.lower()}s={need:g}: the Ray cluster has "
+                             f"{have.get(what, 0):g} {what}(s) in all, so the tasks would wait "
+                             "forever")
+
+
 def execute(plan: Plan, store: ResultStore, progress_bars: bool = True) -> RunSummary:
     """Run every unit of `plan` with the configured executor; write rows as groups finish."""
     from bench.cache import Cache
@@ -107,6 +157,12 @@ def execute(plan: Plan, store: ResultStore, progress_bars: bool = True) -> RunSu
     return summary
 
 
+def group_lock(store: ResultStore, group: Group):
+    """The run-folder lock of one group, held while it is computed and its rows written, by
+    the local and the Ray executor alike: two runs of one command compute each cell once."""
+    return store.lock(f"group-{group.model}-{group.seed}-{group.trained_on.label}", group.label)
+
+
 def _run_local(plan: Plan, to_train: list[str], write: Callable, summary: RunSummary,
                bars: bool, store: ResultStore) -> None:
     t0 = time.perf_counter()
@@ -120,7 +176,7 @@ def _run_local(plan: Plan, to_train: list[str], write: Callable, summary: RunSum
     for group in plan.groups:
         # another process on the same run folder (the same command twice) computes a group
         # while this one waits for it, then keeps only the cells it did not store
-        with store.lock(f"group-{group.model}-{group.seed}-{group.trained_on}", group.label):
+        with group_lock(store, group):
             todo = still_to_do(group, store)
             if todo is not None:
                 results, stats = run_group(plan, todo, progress=progress.step)
@@ -130,18 +186,18 @@ def _run_local(plan: Plan, to_train: list[str], write: Callable, summary: RunSum
 
 
 def _run_ray(plan: Plan, to_train: list[str], write: Callable, summary: RunSummary,
-             bars: bool, store: ResultStore | None = None) -> None:
+             bars: bool, store: ResultStore) -> None:
     import contextlib
     import sys
 
     # Ray's driver prints cluster notes (e.g. "a worker died") to stdout: keep stdout for
     # results (`--json` must stay parseable) by sending them to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        _run_ray_tasks(plan, to_train, write, summary)
+        _run_ray_tasks(plan, to_train, write, summary, store)
 
 
 def _run_ray_tasks(plan: Plan, to_train: list[str], write: Callable,
-                   summary: RunSummary) -> None:
+                   summary: RunSummary, store: ResultStore) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never report over the network
     try:
         import ray
@@ -151,10 +207,16 @@ def _run_ray_tasks(plan: Plan, to_train: list[str], write: Callable,
     started_here = not ray.is_initialized()
     if started_here:
         # log_to_driver=False: worker output must not reach stdout (`--json` stays pure)
-        ray.init(address=ex.address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        try:
+            ray.init(address=ex.address, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise BenchError(f"executor.address={ex.address}: cannot join the Ray cluster "
+                             f"({first[:200]})") from None
     try:
         cpus = ex.num_cpus or plan.threads
+        _check_cluster(ray, ex, cpus)
         opts = dict(num_cpus=cpus, num_gpus=ex.num_gpus, max_retries=ex.max_retries)
         plan_ref = ray.put(plan)
         t0 = time.perf_counter()
@@ -164,15 +226,31 @@ def _run_ray_tasks(plan: Plan, to_train: list[str], write: Callable,
         summary.stages["sr training"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         remote_group = ray.remote(**opts)(run_group)
-        pending = {remote_group.remote(plan_ref, g): g for g in plan.groups}
-        progress = Progress(len(pending), False)
-        log(f"submitted {len(pending)} group(s) to Ray ({cpus} CPU, {ex.num_gpus} GPU each)")
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            group = pending.pop(ready[0])
-            results, stats = ray.get(ready[0])
-            write(group, results, stats)
-            progress.finished(group)
+        progress = Progress(len(plan.groups), False)
+        with contextlib.ExitStack() as held:
+            pending = {}
+            # The driver holds each group's lock (in plan order, as the local executor takes
+            # them, so two runs cannot deadlock) from before its submission until its rows are
+            # written; a group another run computes is waited for, then only its missing cells
+            # are submitted.
+            for group in plan.groups:
+                lock = contextlib.ExitStack()
+                lock.enter_context(group_lock(store, group))
+                todo = still_to_do(group, store)
+                if todo is None:
+                    lock.close()
+                    progress.finished(group)
+                    continue
+                held.callback(lock.close)
+                pending[remote_group.remote(plan_ref, todo)] = (todo, lock)
+            log(f"submitted {len(pending)} group(s) to Ray ({cpus} CPU, {ex.num_gpus} GPU each)")
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                group, lock = pending.pop(ready[0])
+                results, stats = ray.get(ready[0])
+                write(group, results, stats)
+                lock.close()
+                progress.finished(group)
         summary.stages["task models"] = time.perf_counter() - t1
     finally:
         if started_here:

@@ -141,6 +141,36 @@ def verify(model: torch.nn.Module, session, inputs: list[str], scale: int, ref_d
     return out
 
 
+def check_writable(out: Path) -> None:
+    """Refuse an --out the export could not write, before any training or export work: a
+    folder, a missing parent, or a parent this process cannot create files in (tried for
+    real: permission bits do not bind root, a read-only mount does)."""
+    out = Path(out)
+    if out.is_dir() or not out.parent.is_dir():
+        raise BenchError(f"--out {out}: expected a file path in an existing folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".probe-", delete=True):
+            pass
+    except OSError as exc:
+        raise BenchError(f"--out {out}: cannot write in {out.parent} "
+                         f"({exc.strerror or exc})") from None
+
+
+def probe_exportable(name: str, model: torch.nn.Module, needs_reference: bool,
+                     needs_depth: bool, scale: int) -> None:
+    """Export `model` (random weights: the graph does not depend on their values) and throw
+    the result away, so an architecture the exporter cannot handle (e.g. ATD's stable sort)
+    is refused before its weights are trained."""
+    model = model.to("cpu").eval()
+    inputs = graph_inputs(model, needs_reference, needs_depth)
+    rd_fn = ref_down_function(model) if "ref_down" in inputs else ""
+    try:
+        to_onnx_bytes(model, inputs, scale, rd_fn, optimize=False)
+    except BenchError as exc:
+        raise BenchError(f"backend {name!r} cannot be exported (checked before training its "
+                         f"weights): {exc}") from None
+
+
 def export_backend(backend: Any, out: Path | str, *, optimize: bool = True) -> dict[str, Any]:
     """Export a ready LearnedBackend (its weights loaded) to `out` (written atomically);
     returns the metadata written into the file."""
@@ -173,5 +203,8 @@ def export_backend(backend: Any, out: Path | str, *, optimize: bool = True) -> d
     del proto.metadata_props[:]
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)
-    atomic.write_bytes(out, proto.SerializeToString(), fsync=True)
+    try:
+        atomic.write_bytes(out, proto.SerializeToString(), fsync=True)
+    except OSError as exc:
+        raise BenchError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     return meta

@@ -68,6 +68,7 @@ class Plan:
     cells_total: int = 0
     done: list[Cell] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
+    train_fingerprint: str = ""  # the train + val splits' (bench.datasets.training_fingerprint)
 
     @property
     def todo(self) -> list[Cell]:
@@ -108,7 +109,10 @@ def open_inputs(cfg: BenchConfig, task: ResolvedTask, device: str, threads: int)
     """Open the task's dataset once, check it can serve the task, fingerprint it once."""
     from bench.errors import DataError
 
+    from bench.datasets import check_task_data
+
     dataset = open_task_dataset(cfg)
+    check_task_data(dataset, TASKS.get(cfg.task.name).target, cfg.task.name, cfg.data.dataset)
     test = dataset.split("test")
     where = cfg.data.data_root or f"dataset {cfg.data.dataset!r}"
     if len(test) == 0:
@@ -141,6 +145,8 @@ def make_plan(cfg: BenchConfig, task: ResolvedTask, store: ResultStore, device: 
               threads: int, cache_root: str, inputs: Inputs | None = None) -> Plan:
     """Every cell of the run, the stored ones marked done; each group's fit settings are
     checked here, so a typo in `task.model_options` fails before any work."""
+    from bench.datasets import training_fingerprint
+
     inputs = inputs or open_inputs(cfg, task, device, threads)
     dataset, fingerprint = inputs.dataset, inputs.fingerprint
     test = dataset.split("test")
@@ -150,6 +156,7 @@ def make_plan(cfg: BenchConfig, task: ResolvedTask, store: ResultStore, device: 
     plan = Plan(cfg, store.run_id, task, dataset.name, fingerprint, list(dataset.classes),
                 policy, sr_context(fingerprint, cfg, policy), device, threads, cache_root,
                 backends, variants)
+    plan.train_fingerprint = training_fingerprint(dataset)  # task models: not the test split
     done = store.done_cells()
     per_variant = cfg.task.protocol == "train-per-variant"
     for model in task.models:

@@ -41,9 +41,11 @@ def effective_threads(cfg: BenchConfig) -> int:
 
 def _absolute_paths(cfg: BenchConfig) -> BenchConfig:
     """Absolute paths first: units may run in other processes, with another working dir."""
+    from bench.datasets import resolve_root
+
     data = cfg.data.model_copy(update={
-        "data_root": cfg.data.data_root.resolve() if cfg.data.data_root else None,
-        "sr_data_root": cfg.data.sr_data_root.resolve() if cfg.data.sr_data_root else None})
+        "data_root": resolve_root(cfg.data.data_root),
+        "sr_data_root": resolve_root(cfg.data.sr_data_root, "data.sr_data_root")})
     return cfg.model_copy(update={"data": data})
 
 

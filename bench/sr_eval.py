@@ -52,6 +52,23 @@ def evaluate_sr(cfg: BenchConfig, backends: list[ResolvedBackend], dataset, stor
     return summarize(store.load(), [b.name for b in backends])
 
 
+def preflight(cfg: BenchConfig, backends: list[ResolvedBackend], dataset, cache: Cache,
+              device: str, split: str = "test") -> None:
+    """Run each file backend (onnx:FILE, external weights) on the first test image before
+    the run folder is touched: a model that loads but outputs NaN or the wrong shape is
+    refused (check_sr_output) while the manifest and rows are still as they were."""
+    samples = dataset.split(split)
+    if not len(samples):
+        return
+    policy = ref_policy_for(samples, cfg)
+    context = sr_context(dataset.fingerprint(), cfg, policy)
+    for resolved in backends:
+        if resolved.spec.kind == "file":
+            sample = samples[0]
+            upscale_cached(resolved.create(cache, device, cfg), sample, make_lr(sample, cfg),
+                           policy, cache, context)
+
+
 def summarize(frame: pd.DataFrame, backends: list[str] | None = None) -> pd.DataFrame:
     """backend x (psnr_y, ssim_y, psnr_rgb, ssim_rgb, n_images) from store rows."""
     sr = frame[frame["task"] == "sr"]

@@ -19,14 +19,16 @@ from bench.registry import did_you_mean
 def task_model_key(plan: Any, group: Any, fit: Any, sr_fingerprint: str | None,
                    settings: dict[str, str] | None = None) -> str:
     """What determines a trained task model: model, fit settings (incl. device), the model's
-    construction settings (TaskSpec.model_settings, e.g. two-stage's merge rule), the data,
-    the variant it was trained on (with the degradation and the SR backend's fingerprint when
+    construction settings (TaskSpec.model_settings, e.g. two-stage's merge rule), the training
+    data (train + val splits: an edited test split re-evaluates and never retrains), the
+    variant it was trained on (with the degradation and the SR backend's fingerprint when
     not HR) and the CPU thread count (results differ between 1 and 2 threads)."""
     trained_on = group.trained_on.label
     degradation = plan.cfg.degradation.fingerprint() if trained_on != "HR" else "-"
     # Only models with settings get the extra part: every other key stays as it was.
     extra = (json.dumps(settings, sort_keys=True),) if settings else ()
-    return key_of(f"{plan.task.name}/{group.model}", fit, plan.dataset_fingerprint, trained_on,
+    data = plan.train_fingerprint or plan.dataset_fingerprint  # the training splits only
+    return key_of(f"{plan.task.name}/{group.model}", fit, data, trained_on,
                   plan.classes, degradation, sr_fingerprint or "-", f"threads={plan.threads}",
                   *extra)
 

@@ -67,7 +67,56 @@ def _metadata(path: str, mtime_ns: int, size: int) -> dict[str, str]:
     if meta.get("format") != FORMAT:
         raise BenchError(f"{path}: ONNX model without {FORMAT!r} metadata; export it with "
                          "`bench export --backend NAME --format onnx --out FILE`")
+    _check_metadata(path, meta)
     return meta
+
+
+GRAPH_INPUTS = ("lr", "ref", "ref_down", "depth_lr", "depth_ref_down")
+
+
+def _check_metadata(path: str, meta: dict[str, str]) -> None:
+    """Every field the runner reads, typed and consistent; one line naming the first bad one."""
+    def field(key: str, kind: type, default: str | None = None):
+        raw = meta.get(key, default)
+        if raw is None:
+            raise BenchError(f"{path}: metadata field {key!r} missing (re-export the model "
+                             "with `bench export`)")
+        try:
+            value = json.loads(raw)
+        except (TypeError, ValueError):
+            value = None
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise BenchError(f"{path}: metadata field {key}={raw!r}: expected "
+                             f"{'true or false' if kind is bool else kind.__name__}")
+        return value
+
+    for key in ("scale", "lr_multiple"):
+        if field(key, int, "1") < 1:
+            raise BenchError(f"{path}: metadata field {key}={meta.get(key)!r}: expected a "
+                             "positive integer")
+    field("needs_depth", bool)
+    field("hparams", dict, "{}")
+    inputs = field("inputs", list)
+    if "lr" not in inputs or not set(inputs) <= set(GRAPH_INPUTS) or len(set(inputs)) != len(inputs):
+        raise BenchError(f"{path}: metadata field inputs={meta['inputs']!r}: expected \"lr\" "
+                         f"and only these names, once each: {', '.join(GRAPH_INPUTS)}")
+    if field("needs_reference", bool) != ("ref" in inputs):
+        raise BenchError(f"{path}: metadata needs_reference={meta['needs_reference']} "
+                         f"disagrees with inputs {inputs}")
+
+
+def check_sr_output(name: str, lr: torch.Tensor, sr: torch.Tensor, scale: int) -> None:
+    """An SR output the benchmark may score: (B, 3, scale*h, scale*w), every value finite.
+    Checked before anything is cached or scored, so a broken model changes nothing."""
+    b, _, h, w = lr.shape
+    want = (b, 3, scale * h, scale * w)
+    if tuple(sr.shape) != want:
+        raise BenchError(f"backend {name!r}: output shape {tuple(sr.shape)} for LR "
+                         f"{h}x{w} (HxW), expected {want} (x{scale}, 3 channels)")
+    bad = int((~torch.isfinite(sr)).sum())
+    if bad:
+        raise BenchError(f"backend {name!r}: output has {bad} non-finite value(s) (NaN/inf) "
+                         f"of {sr.numel()} for LR {h}x{w}; refused before scoring")
 
 
 def read_metadata(path: Path | str) -> dict[str, str]:
@@ -103,8 +152,12 @@ class OnnxBackend(SRBackend):
             from bench.registry import load_target
 
             self._ref_down = load_target(self.meta["ref_down"])
-        self.session = ort_session(str(self.path), threads or torch.get_num_threads(),
-                                   str(device), optimization)
+        try:
+            self.session = ort_session(str(self.path), threads or torch.get_num_threads(),
+                                       str(device), optimization)
+        except Exception as e:  # an invalid graph: onnxruntime's own error types
+            first = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+            raise BenchError(f"{self.path}: ONNX Runtime cannot load it ({first[:300]})") from None
         self.provider = self.session.get_providers()[0]
         self._ident = {"arch": "onnx", "file_sha256": sha256_file(self.path),
                        "scale": self.scale, "provider": self.provider,
@@ -145,12 +198,17 @@ class OnnxBackend(SRBackend):
                 for k in self.inputs}
 
     def run(self, feeds: dict[str, Any]) -> torch.Tensor:
-        return torch.from_numpy(self.session.run(None, feeds)[0])
+        try:
+            return torch.from_numpy(self.session.run(None, feeds)[0])
+        except Exception as e:  # onnxruntime's own error types: one line naming the file
+            first = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+            raise BenchError(f"{self.path}: ONNX Runtime failed ({first[:300]})") from None
 
     def upscale(self, lr: torch.Tensor, ref: torch.Tensor | None = None,
                 depth: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         with torch.inference_mode():
             out = self.run(self.feeds(lr, ref, depth))
+            check_sr_output(self.name, lr, out, self.scale)
             return out.clamp_(0.0, 1.0).to(lr.device)
 
 

@@ -1,6 +1,7 @@
 """Test-wide setup: every cache and run folder lives in a temporary directory, no network."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -89,3 +90,20 @@ def edit_csv():
         path.write_text("\n".join(rows) + "\n")
 
     return edit
+
+
+def tree(*roots: Path) -> dict[str, str]:
+    """Every path under `roots` -> a hash of its bytes ("dir" / "link" for the others), so
+    two snapshots are equal only when nothing was changed, added or removed."""
+    out: dict[str, str] = {}
+    for root in roots:
+        if not root.exists():
+            continue
+        for p in sorted(root.rglob("*")):
+            if p.is_symlink():
+                out[str(p)] = "link"
+            elif p.is_dir():
+                out[str(p)] = "dir"
+            else:
+                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out

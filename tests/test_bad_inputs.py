@@ -1,9 +1,8 @@
 """Every bad input is one line naming the file / key / value, exit 2, and changes nothing that
-was already computed: a finished smoke run (its --out folder and the cache) is hashed before
-and after every case. Table-driven: (case id, how to build the command, message fragment)."""
+was already computed: a finished smoke run (its --out folder and the cache) is snapshot before
+and after every case (`conftest.tree`: no file changed, added or removed). Table-driven: (case id, how to build the command, message fragment)."""
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -17,6 +16,8 @@ from typing import Callable
 import numpy as np
 import pytest
 from PIL import Image
+
+from conftest import tree
 
 pytestmark = pytest.mark.slow  # the fixture computes one smoke run first
 
@@ -245,15 +246,6 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], str]] = [
 ]
 
 
-def _hashes(*roots: Path) -> dict[str, str]:
-    out = {}
-    for root in roots:
-        for p in sorted(root.rglob("*")):
-            if p.is_file() and not p.is_symlink():
-                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
 @pytest.fixture(scope="module")
 def computed(tmp_path_factory):
     """A finished smoke run (FCN) in --out, the cache it filled, and a Pipe dataset."""
@@ -277,15 +269,15 @@ def test_at_least_40_distinct_cases():
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(name, build, fragment, computed,
                                                          bench_cli, tmp_path):
     out, run_dir, pipe, cache = computed
-    before = _hashes(out, cache)
+    before = tree(out, cache)
     args = build(Ctx(out, run_dir, pipe, tmp_path))
     code, stdout, err = bench_cli(*args)
     assert code == 2, f"{name}: exit {code}\n{err}"
     assert fragment.lower() in err.lower(), err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    after = _hashes(out, cache)
-    changed = [p for p, h in before.items() if after.get(p) != h]
-    assert not changed, f"{name} changed or removed computed files: {changed}"
+    after = tree(out, cache)
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    assert not changed, f"{name} changed, added or removed: {changed}"
 
 
 def test_float_images_in_unit_range_are_scaled_and_bad_ranges_refused():

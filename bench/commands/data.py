@@ -43,12 +43,28 @@ def _show(kind: str, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
+    notes: list[str] = []
+    if kind == "tasks":  # model names in the table (typed by users), their presets below it
+        from tasks import TASK_MODELS, models_for
+
+        for row in rows:
+            task = str(row["name"])
+            notes.append(f"{task}: {row.pop('description')}")
+            row["models"] = ", ".join(models_for(task))
+            notes += [f"{task}/{m}: {TASK_MODELS.description(f'{task}/{m}')}"
+                      for m in models_for(task)]
     table = Table(title=kind)
     for key in rows[0]:
-        table.add_column(key)
+        # names are what a user types: never cut ("classificati…"), whatever the width
+        whole = key in ("name", "dataset", "unit")
+        words = [w for r in rows for w in (str(r[key]).split(", ") if key == "models" else [])]
+        table.add_column(key, no_wrap=whole, min_width=(
+            max(len(str(r[key])) for r in rows) if whole else max(map(len, words), default=None)))
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     out_console.print(table)
+    for line in notes:
+        out_console.print(line, highlight=False)
 
 
 def register(app: typer.Typer, ls_app: typer.Typer) -> None:

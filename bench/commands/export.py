@@ -41,11 +41,12 @@ def register(app: typer.Typer) -> None:
         if fmt not in FORMATS:
             raise BenchError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}."
                              f"{did_you_mean(fmt, FORMATS)}")
-        if out.is_dir() or not out.parent.is_dir():
-            raise BenchError(f"--out {out}: expected a file path in an existing folder")
+        from bench.export import check_writable
+
+        check_writable(out)
         from bench.backends import resolve_backends
         from bench.cache import Cache, cache_root
-        from bench.export import export_backend
+        from bench.export import export_backend, probe_exportable
         from bench.training.harness import ensure_weights
 
         cfg = build_config(config, sets, profile, None)
@@ -57,6 +58,9 @@ def register(app: typer.Typer) -> None:
         # weights are trained on the configured device; the export itself runs on the CPU
         from bench.commands.common import resolve_device
 
+        if not resolved.has_weights(cache):  # refuse an unexportable model before training it
+            rnd = resolved.spec.create(backend, hparams=resolved.hparams, allow_random=True)
+            probe_exportable(backend, rnd.model, rnd.needs_reference, rnd.needs_depth, rnd.scale)
         ensure_weights([resolved], cfg, cache, resolve_device(cfg.device),
                        progress=show_progress(not as_json))
         log(f"exporting {backend} to {out} (torch.export + onnxscript; about a minute)")

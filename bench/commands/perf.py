@@ -142,7 +142,16 @@ def _register_cost(app: typer.Typer) -> None:
         h, w = parse_size(lr_size, "--lr-size")
         device = resolve_device(cfg.device)
         threads = torch.get_num_threads()
-        reports = {r.name: _cost(r, (h, w), device, repeats) for r in resolved}
+        try:
+            reports = {r.name: _cost(r, (h, w), device, repeats) for r in resolved}
+        except (MemoryError, torch.OutOfMemoryError) as exc:
+            raise BenchError(f"--lr-size {lr_size}: out of memory on {device} "
+                             f"({str(exc).splitlines()[0][:160]}); try a smaller size") from None
+        except RuntimeError as exc:  # the CPU allocator's failure is a plain RuntimeError
+            if "allocate" not in str(exc):
+                raise
+            raise BenchError(f"--lr-size {lr_size}: out of memory on {device}; try a smaller "
+                             "size") from None
         store_costs(cfg.out, cfg.model_dump(mode="json"), reports, lr_size, device, threads)
         if as_json:
             emit_json(reports if len(names) > 1 else reports[names[0]])

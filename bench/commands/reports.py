@@ -45,6 +45,19 @@ def _copy(path: Path, dest: Path) -> Path:
     return target
 
 
+SORT_COLUMNS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "GMACs", "paper_gflops",
+                "params (M)", "latency_ms")
+
+
+def _check_sort(sort: str) -> None:
+    from bench.errors import BenchError
+    from bench.registry import did_you_mean
+
+    if sort not in SORT_COLUMNS:
+        raise BenchError(f"--sort {sort!r}: expected one of {', '.join(SORT_COLUMNS)}."
+                         f"{did_you_mean(sort, SORT_COLUMNS)}")
+
+
 def _board(config, sets, profile, out, dataset, where, sort="psnr_y"):
     """(cfg, Board) for the selection the options name."""
     from bench.errors import BenchError
@@ -59,12 +72,46 @@ def _board(config, sets, profile, out, dataset, where, sort="psnr_y"):
     store = Path(cfg.out)
     frame = annotate(load_runs(store), store)
     board = build(frame, dataset, sort, chosen)
-    if board.table.empty or board.quality is None and board.cost is None:
-        asked = " ".join(f"{k}={v}" for k, v in chosen.items())
-        raise BenchError(f"{store}: no eval-sr or cost rows for dataset {dataset!r}"
-                         f"{' with ' + asked if asked else ''}; run `bench eval-sr --backend ... "
-                         f"--dataset {dataset}` and `bench cost --backend ...` first")
+    _require_rows(frame, board, chosen, dataset, store)
     return cfg, board
+
+
+def _selections(frame, task: str, metrics, keys, dataset: str | None) -> str:
+    """The selections the store does hold for one part, as --where arguments."""
+    from bench.report.selection import choose
+
+    for key in set(keys) - set(frame.columns):
+        frame = frame.assign(**{key: "?"})
+    rows = frame[(frame["task"] == task) & frame["metric"].isin(metrics)]
+    if dataset and "dataset" in keys:
+        rows = rows[rows["dataset"].astype(str) == dataset]
+    _, sel, others = choose(rows, keys, {})
+    found = [s.where_args() or s.describe() for s in ([sel] if sel else []) + others]
+    return "; ".join(found) if found else "none"
+
+
+def _require_rows(frame, board, chosen: dict, dataset: str, store: Path) -> None:
+    """Never an empty or partial answer: the quality part must exist (PSNR is what is
+    ranked), and every --where key must have matched rows of a part it selects; otherwise
+    exit 2, write nothing, and list the selections the store holds."""
+    from bench.errors import BenchError
+    from bench.report.leaderboard import COST, LATENCY, QUALITY
+    from bench.report.selection import COST_KEYS, LATENCY_KEYS, QUALITY_KEYS
+
+    asked = " ".join(f"{k}={v}" for k, v in chosen.items())
+    with_ = f" with {asked}" if asked else ""
+    if board.quality is None or board.table.empty:
+        raise BenchError(f"{store}: no eval-sr rows for dataset {dataset!r}{with_}; the store "
+                         f"holds: {_selections(frame, 'sr', QUALITY, QUALITY_KEYS, dataset)} "
+                         f"(run `bench eval-sr --dataset {dataset}` to add one)")
+    for key, value in chosen.items():
+        if key in QUALITY_KEYS:
+            continue
+        part, sel, metrics, keys = (("cost", board.cost, COST, COST_KEYS) if key in COST_KEYS
+                                    else ("latency", board.latency, LATENCY, LATENCY_KEYS))
+        if sel is None:
+            raise BenchError(f"--where {key}={value}: no {part} rows in {store} match; the "
+                             f"store holds: {_selections(frame, 'cost', metrics, keys, None)}")
 
 
 def register(app: typer.Typer, plot_app: typer.Typer) -> None:
@@ -83,6 +130,7 @@ def register(app: typer.Typer, plot_app: typer.Typer) -> None:
         LaTeX to `reports/` in the store (`--out`), and to `results/` with `--write-results`."""
         from bench.report.leaderboard import rich_tables, write_leaderboard
 
+        _check_sort(sort)
         cfg, board = _board(config, sets, profile, out, dataset, where, sort)
         paths = [p for d in _destinations(cfg.out, write_results)
                  for p in write_leaderboard(board, d)]
@@ -136,8 +184,13 @@ def register(app: typer.Typer, plot_app: typer.Typer) -> None:
         """LR | each SR | HR crops side by side (the paper's Figures 6 and 8). Uses trained
         weights and cached SR outputs; never trains. Writes to `reports/` in the store
         (`--out`), and to `results/` with `--write-results`."""
+        from bench.errors import BenchError
         from bench.report.samples import plot_samples
 
+        if n < 1:
+            raise BenchError(f"--n {n}: expected 1 or more test images")
+        if crop < 8:
+            raise BenchError(f"--crop {crop}: expected a crop of at least 8 HR pixels")
         cfg = build_config(config, sets, profile, out)
         first, *more = _destinations(cfg.out, write_results)
         paths = plot_samples(cfg, backend or ["bicubic"], dataset, n, crop, first / "samples",

@@ -15,11 +15,12 @@ RunOpt = Annotated[Path, typer.Option("--run", "-r", help="Run folder (results/r
 
 
 def _find_run(run: Path, out: Path | None) -> Path:
-    for candidate in (run, (out or Path("results/runs")) / run):
+    candidates = list(dict.fromkeys((run, (out or Path("results/runs")) / run)))
+    for candidate in candidates:
         if (candidate / "manifest.json").exists():
             return candidate
     raise BenchError(f"--run {run}: no run folder with a manifest.json there "
-                     f"(looked in {run} and {(out or Path('results/runs')) / run})")
+                     f"(looked in {' and '.join(map(str, candidates))})")
 
 
 def model_labels(task_cfg: dict, task: str, models: list[str]) -> dict[str, str]:
@@ -148,6 +149,31 @@ def _print_plan(info: dict) -> None:
         out_console.print("nothing to do: every cell is stored")
 
 
+def _check_model(task: str, model: str) -> None:
+    """A task model of this task; the error lists only this task's models (and names the
+    task a model of another task belongs to)."""
+    from bench.registry import did_you_mean
+    from tasks import TASK_MODELS, models_for
+
+    if f"{task}/{model}" in TASK_MODELS:
+        return
+    own = [f"{task}/{m}" for m in models_for(task)]
+    elsewhere = [n.split("/", 1)[0] for n in TASK_MODELS.names() if n.endswith(f"/{model}")]
+    other = f" ({model!r} is a {elsewhere[0]} model: add --task {elsewhere[0]})" if elsewhere else ""
+    close = did_you_mean(model, models_for(task)) and did_you_mean(f"{task}/{model}", own)
+    raise BenchError(f"unknown task model {f'{task}/{model}'!r}.{close}{other} Known {task} "
+                     f"models: {', '.join(models_for(task))}")
+
+
+def _finding_json(f) -> dict:
+    """A check finding as fields (for CI scripts), with its one-line message."""
+    from bench.report.check import KEY
+
+    delta = None if f.value is None else round(f.value - f.baseline, 10)
+    return {"kind": f.kind, **dict(zip(KEY, f.key)), "baseline": f.baseline, "value": f.value,
+            "delta": delta, "unit": f.unit, "message": f.describe()}
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
@@ -167,8 +193,8 @@ def register(app: typer.Typer) -> None:
         paper-style ΔLR/ΔSR/ΔHR table per class. Rerunning resumes; caches make reruns cheap."""
         from bench.cache import Cache
         from bench.dryrun import describe
+        from bench.executors import check_executor, execute
         from bench.registry import did_you_mean
-        from bench.executors import execute
         from bench.runner import finish, open_and_plan, write_manifest
 
         from bench.config import EXECUTORS
@@ -181,19 +207,41 @@ def register(app: typer.Typer) -> None:
                   "sr.backends": backend, "task.models": model, "executor.name": executor,
                   "executor.address": ray_address}
         cfg = build_config(config, sets, profile, out, **direct)
+        check_executor(cfg.executor, ray_address)
         from bench.datasets import DATASETS
 
         DATASETS.check(cfg.data.dataset)
+        if not cfg.task.models:
+            raise BenchError(f"task.models is empty: name at least one {cfg.task.name} model "
+                             f"(`bench ls tasks`)")
+        for m in cfg.task.models:
+            _check_model(cfg.task.name, m)
         device = resolve_device(cfg.device)
         store, plan = open_and_plan(cfg, device, fresh=fresh)
         cache = Cache(plan.cache_root)
+        from bench.console import SMOKE_NOTE, smoke_note
+        from bench.datasets import sr_data_note
+
+        data_note = sr_data_note(cfg.data, [n for n, b in plan.backends.items()
+                                            if b.trained_by_harness])
+        notes = [n for n in (data_note, SMOKE_NOTE if cfg.profile == "smoke" else "") if n]
         if dry_run:
             info = describe(plan, cache)
+            info["notes"] = notes
             if as_json:
                 emit_json(info)
             else:
                 _print_plan(info)
+                for note in info["notes"]:
+                    out_console.print(note, highlight=False)
             return
+        if any(b.needs_weights_file for b in plan.backends.values()):
+            from bench.plan import open_task_dataset
+            from bench.sr_eval import preflight
+
+            # a model file that outputs NaN or the wrong shape: refused before the run folder
+            preflight(plan.cfg, list(plan.backends.values()), open_task_dataset(plan.cfg),
+                      cache, device)
         labels = model_labels(cfg.task.model_dump(mode="json"), cfg.task.name, cfg.task.models)
         write_manifest(cfg, store, plan, labels)
         task_ = plan.task
@@ -201,6 +249,9 @@ def register(app: typer.Typer) -> None:
             f"device {device}, {plan.threads} thread(s), backends {', '.join(cfg.sr.backends)}, "
             f"protocol {cfg.task.protocol}, executor {cfg.executor.name}; "
             f"{len(plan.todo)}/{plan.cells_total} cells to compute")
+        smoke_note(cfg.profile)
+        if data_note:
+            log(data_note)
         for m in task_.models:
             log(f"  {m}: {labels.get(m) or task_.describe_model(m, cfg.task.size)}")
         summary = execute(plan, store, progress_bars=show_progress(not as_json))
@@ -209,6 +260,7 @@ def register(app: typer.Typer) -> None:
 
         result = print_tables(store.run_dir, as_json=as_json,  # this command's stats.*
                               settings=Settings(**cfg.stats.model_dump()))
+        result["notes"] = notes
         result.update({"summary": {"cells_total": summary.cells_total,
                                    "cells_computed": summary.cells_computed,
                                    "seconds": round(summary.seconds, 1), "cache": summary.cache,
@@ -228,6 +280,8 @@ def register(app: typer.Typer) -> None:
             f"SR backends trained {c.get('weights_trained', 0)}, reused {c.get('weights_hit', 0)}\n"
             f"reference policy: {summary.ref_policy}; tables: {store.run_dir / 'tables'}\n"
             f"regenerate: bench table --run {store.run_dir}")
+        for note in notes:
+            out_console.print(note, highlight=False)
 
     @app.command("table")
     def table(
@@ -282,12 +336,15 @@ def register(app: typer.Typer) -> None:
             out_console.print(f"wrote {n} baseline entries to {baseline}")
             return
         base = read_baseline(baseline)
+        if base.empty:  # a gate that compares nothing must not pass
+            raise BenchError(f"--baseline {baseline}: no entries (header only), so the check "
+                             "would compare 0 metrics; write one with --write-baseline")
         check_selection(base, baseline, selection_of(manifest), task)
         report = compare(frame, base, tol, rel_tolerance)
         findings = report.findings
         if as_json:
             emit_json({"ok": report.ok, "compared": report.compared, "units": report.units,
-                       "tolerance": tol, "findings": [f.describe() for f in findings]})
+                       "tolerance": tol, "findings": [_finding_json(f) for f in findings]})
         else:
             for f in findings:
                 out_console.print(f"[red]{f.describe()}[/]", highlight=False)

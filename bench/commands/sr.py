@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
         from bench.backends import resolve_backends
         from bench.cache import Cache, cache_root
         from bench.datasets import DATASETS, open_dataset
-        from bench.sr_eval import evaluate_sr, run_dir_for
+        from bench.console import smoke_note
+        from bench.sr_eval import evaluate_sr, preflight, run_dir_for
         from bench.store import ResultStore
         from bench.training.harness import ensure_weights
 
@@ -48,9 +49,11 @@ def register(app: typer.Typer) -> None:
         device = resolve_device(cfg.device)
         cache = Cache(cache_root(cfg.cache_dir))
         ensure_weights(resolved, cfg, cache, device, progress=show_progress(not as_json))
+        preflight(cfg, resolved, data, cache, device)  # before the run folder is written
         store = ResultStore(run_dir_for(cfg, "eval-sr", dataset, data.fingerprint()))
         store.write_manifest(cfg.model_dump(mode="json"), device=device, command=_command_line(),
                              extra={"dataset": dataset})
+        smoke_note(cfg.profile)
         table = evaluate_sr(cfg, resolved, data, store, cache, device,
                             progress=show_progress(not as_json))
         if as_json:
@@ -97,11 +100,13 @@ def register(app: typer.Typer) -> None:
         if not resolved.spec.trainable:
             raise BenchError(f"backend {backend!r} has nothing to train")
         if resolved.spec.distill is not None:
+            from bench.interrupt import config_flags
+
             raise BenchError(f"backend {backend!r} is distilled from a teacher: "
-                             f"{resolved.train_command()}")
+                             f"{resolved.train_command()}{config_flags()}")
         device, cache, work = _training_setup(resolved, cfg, resume, fresh, "train-sr")
         log(f"training {backend} on {dataset} ({cfg.sr.train.iterations} iterations, profile "
-            f"{cfg.profile}, device {device}); logs: {work / 'log.csv'}")
+            f"{cfg.profile}, device {device})")
         _train_and_report(resolved, cfg, cache, device, work, fresh, as_json)
 
     @app.command("distill")
@@ -139,7 +144,7 @@ def register(app: typer.Typer) -> None:
         log(f"distilling {resolved.teacher.name} -> {resolved.name} (student {student}; λ_rec "
             f"{cfg.sr.distill.lambda_rec}, λ_kd {cfg.sr.distill.lambda_kd}, λ_ad "
             f"{cfg.sr.distill.lambda_ad}; {cfg.sr.train.iterations} iterations, profile "
-            f"{cfg.profile}, device {device}); logs: {work / 'log.csv'}")
+            f"{cfg.profile}, device {device})")
         _train_and_report(resolved, cfg, cache, device, work, fresh, as_json)
 
 

@@ -196,7 +196,8 @@ def list_files(folder: Path, exts: Iterable[str]) -> dict[str, Path]:
     return found
 
 
-def files_fingerprint(kind: str, root: Path, files: Iterable[Path]) -> str:
+def files_fingerprint(kind: str, root: Path, files: Iterable[Path],
+                      memo: dict[Path, str] | None = None) -> str:
     """Content fingerprint of a folder dataset: format name + for each file its path
     (relative to root), size and the SHA-256 of its bytes.
 
@@ -204,17 +205,22 @@ def files_fingerprint(kind: str, root: Path, files: Iterable[Path]) -> str:
     any edit changes the fingerprint, also one that keeps the size and the mtime, and a copy
     or `touch` of unchanged files does not. Results keyed by it are recomputed exactly when
     the data changed.
+
+    `memo` (path -> "size:sha256"), kept by a dataset, lets a second fingerprint over some
+    of the same files (a split's, `training_fingerprint`) read each file once.
     """
     h = hashlib.sha256(f"{kind}|v2-content".encode())
     root = Path(root)
+    memo = {} if memo is None else memo
     for f in sorted(Path(p) for p in files):
-        digest = hashlib.sha256()
-        try:
-            with open(f, "rb") as stream:
-                for block in iter(lambda: stream.read(1 << 20), b""):
-                    digest.update(block)
-        except OSError as exc:
-            raise DataError(f, f"cannot read: {exc.strerror or exc}") from None
-        h.update(f"|{f.relative_to(root).as_posix()}:{f.stat().st_size}:"
-                 f"{digest.hexdigest()}".encode())
+        if f not in memo:
+            digest = hashlib.sha256()
+            try:
+                with open(f, "rb") as stream:
+                    for block in iter(lambda: stream.read(1 << 20), b""):
+                        digest.update(block)
+            except OSError as exc:
+                raise DataError(f, f"cannot read: {exc.strerror or exc}") from None
+            memo[f] = f"{f.stat().st_size}:{digest.hexdigest()}"
+        h.update(f"|{f.relative_to(root).as_posix()}:{memo[f]}".encode())
     return h.hexdigest()[:16]

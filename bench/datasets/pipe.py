@@ -45,17 +45,37 @@ Boxes = tuple[np.ndarray, np.ndarray]
 def _names_from_yaml(path: Path) -> list[str]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"invalid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:  # its str() spans several lines: keep the problem + line
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise DataError(path, f"invalid YAML{where}: {getattr(exc, 'problem', None) or type(exc).__name__}") from None
     names = data.get("names") if isinstance(data, dict) else None
     if isinstance(names, dict):
-        keys = sorted(names)
-        if keys != list(range(len(keys))):
+        keys = list(names)
+        if set(keys) != set(range(len(keys))):
             raise DataError(path, f"'names' keys must be 0..{len(keys) - 1}, got {keys}")
-        names = [names[k] for k in keys]
+        names = [names[k] for k in range(len(keys))]
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise DataError(path, "needs 'names': a list of class names or {index: name}")
+    nc = data.get("nc")
+    if nc is not None and (not _is_int(nc) or int(nc) != len(names)):
+        raise DataError(path, f"nc: {nc!r} disagrees with the {len(names)} names {names}")
     return names
+
+
+def _is_int(value: object) -> bool:
+    """An integer-valued JSON/YAML number (1 or 1.0), not a bool, not 2.9, not "2"."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _category(path: Path, where: str, value: object) -> int:
+    if not _is_int(value):
+        raise DataError(path, f"{where}: category_id {value!r} is not an integer")
+    return int(value)
 
 
 def _names_from_coco(path: Path, coco: dict) -> list[str]:
@@ -147,6 +167,9 @@ class PipeDataset(CachedSplits):
             except (KeyError, TypeError, ValueError):
                 raise DataError(path, f"image entry {entry!r} needs id, file_name, width, height") from None
             sid = Path(fname).stem
+            if iid in by_img or sid in by_img.values():
+                raise DataError(path, f"image id {iid} ({fname}): listed twice in 'images' "
+                                      "(ids and file names must be unique)")
             if sid not in images or images[sid].name != Path(fname).name:
                 raise DataError(self.root / "images" / split / Path(fname).name,
                                 f"missing (listed in {path.name} as image id {iid})")
@@ -159,7 +182,7 @@ class PipeDataset(CachedSplits):
         acc: dict[str, tuple[list, list]] = {sid: ([], []) for sid in images}
         for ann in coco["annotations"]:
             try:
-                aid, iid, cat = ann.get("id", "?"), int(ann["image_id"]), int(ann["category_id"])
+                aid, iid, cat = ann.get("id", "?"), int(ann["image_id"]), ann["category_id"]
                 x, y, bw, bh = (float(v) for v in ann["bbox"])
             except (KeyError, TypeError, ValueError, AttributeError):
                 raise DataError(path, f"annotation {ann.get('id', '?')!r} needs image_id, "
@@ -167,6 +190,7 @@ class PipeDataset(CachedSplits):
             if ann.get("iscrowd", 0):
                 continue
             where = f"annotation id {aid}"
+            cat = _category(path, where, cat)
             if iid not in by_img:
                 raise DataError(path, f"{where}: unknown image_id {iid}")
             if not 1 <= cat <= len(self.classes):
@@ -183,6 +207,10 @@ class PipeDataset(CachedSplits):
                     sizes: dict[str, tuple[int, int]]) -> dict[str, Boxes]:
         out: dict[str, Boxes] = {}
         k = len(self.classes)
+        label_dir = self.root / "labels" / split
+        for stray in sorted(set(list_files(label_dir, (".txt",))) - set(images)):
+            raise DataError(label_dir / f"{stray}.txt", f"matches no image in "
+                                                        f"{self.root / 'images' / split}")
         for sid in images:
             path = self.root / "labels" / split / f"{sid}.txt"
             boxes, labels = [], []
@@ -239,12 +267,35 @@ class PipeDataset(CachedSplits):
             samples.append(Sample(id=sid, hr=hr, target=Target(mask=mask, boxes=b, box_labels=lab)))
         return samples
 
+    def validate(self) -> None:
+        """Read every split on disk now (and keep it), so a bad file in any split is refused
+        when the data is opened, before a run folder or cache entry is written."""
+        for split in SPLITS:
+            if (self.root / "images" / split).is_dir():
+                self.split(split)
+
     def source(self, split: str, sample_id: str) -> Path:
         """The image file of a sample, for error messages."""
         return self._listing(split)[0][sample_id]
 
+    def _files(self) -> list[Path]:
+        return [p for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(".")
+                and p.relative_to(self.root).parts[0] in ("images", "masks", "annotations",
+                                                          "labels", "data.yaml")]
+
     def fingerprint(self) -> str:
-        files = [p for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(".")
-                 and p.relative_to(self.root).parts[0] in ("images", "masks", "annotations",
-                                                           "labels", "data.yaml")]
-        return files_fingerprint(self.name, self.root, files)
+        return files_fingerprint(self.name, self.root, self._files(), self._digests())
+
+    def training_fingerprint(self) -> str:
+        """The files a task model learns from: the train and val splits (images, masks,
+        labels, their COCO files) and data.yaml; editing the test split leaves it as is."""
+        def training(p: Path) -> bool:
+            parts = p.relative_to(self.root).parts
+            if parts[0] == "annotations":
+                return p.name in ("instances_train.json", "instances_val.json")
+            return parts[0] == "data.yaml" or (len(parts) > 2 and parts[1] in ("train", "val"))
+        return files_fingerprint(f"{self.name}-train", self.root,
+                                 [p for p in self._files() if training(p)], self._digests())
+
+    def _digests(self) -> dict[Path, str]:
+        return self.__dict__.setdefault("_digest_memo", {})

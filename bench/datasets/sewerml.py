@@ -99,6 +99,9 @@ def read_sewerml_csv(path: Path) -> pd.DataFrame:
         r, c = (int(i) for i in np.argwhere(bad)[0])  # argwhere is row-major: first bad row
         value = df[binary[c]].iloc[r]
         hint = " (row shorter than the header?)" if value == "" else ""
+        if value.strip() == "-1":
+            hint = (" (-1 is refused rather than guessed: the official Sewer-ML evaluation counts "
+                    "only 1 as positive, so write 0 for a negative)")
         raise DataError(path, f"line {_line(r)}, column {binary[c]}: value {value!r} is not "
                               f"0 or 1{hint} (file {names.iloc[r]})")
     labels = values[LABELS].to_numpy(np.uint8)
@@ -173,6 +176,7 @@ class SewerMLDataset(CachedSplits):
         return self._tables[csv_name]
 
     def _rows(self, split: str) -> pd.DataFrame:
+        self._check_no_leakage()
         if split == "test":
             return self._table(VAL_CSV)
         df = self._table(TRAIN_CSV)
@@ -186,6 +190,16 @@ class SewerMLDataset(CachedSplits):
         df = df.sort_values("Filename", kind="stable")
         is_val = (np.arange(len(df)) % VAL_EVERY) == VAL_EVERY - 1
         return df[is_val] if split == "val" else df[~is_val]
+
+    def _check_no_leakage(self) -> None:
+        """An image listed in both CSVs would be trained on and evaluated on: refused."""
+        train, val = self._table(TRAIN_CSV), self._table(VAL_CSV)
+        both = pd.Index(train["Filename"]).intersection(pd.Index(val["Filename"]))
+        if len(both):
+            line = int(val["line"][val["Filename"] == both[0]].iloc[0])
+            raise DataError(self.root / VAL_CSV, f"line {line}, column Filename: {both[0]!r} is "
+                            f"also in {TRAIN_CSV} ({len(both)} image(s) in both: training "
+                            "images would be evaluated on)")
 
     def _image_paths(self, rows: pd.DataFrame, csv_path: Path) -> list[Path]:
         # One directory listing instead of a stat per file: Sewer-ML folders are huge.
@@ -220,10 +234,28 @@ class SewerMLDataset(CachedSplits):
                 read_rgb(p)
         return lazy
 
-    def fingerprint(self) -> str:
-        files = [self.root / c for c in (TRAIN_CSV, VAL_CSV) if (self.root / c).is_file()]
+    def validate(self) -> None:
+        """Both CSVs, the train/val/test leakage check and every referenced image's presence,
+        now, before a run folder is written (images are decoded per split as `_load` does)."""
         for split in SPLITS:
+            if len(self._rows(split)):
+                self.split(split)
+
+    def _files(self, splits: tuple[str, ...], csvs: tuple[str, ...]) -> list[Path]:
+        files = [self.root / c for c in csvs if (self.root / c).is_file()]
+        for split in splits:
             rows = self._rows(split)
             csv_path = self.root / (VAL_CSV if split == "test" else TRAIN_CSV)
             files += self._image_paths(rows, csv_path)
-        return files_fingerprint(self.name, self.root, dict.fromkeys(files))
+        return list(dict.fromkeys(files))
+
+    def fingerprint(self) -> str:
+        return files_fingerprint(self.name, self.root, self._files(SPLITS, (TRAIN_CSV, VAL_CSV)),
+                                 self.__dict__.setdefault("_digest_memo", {}))
+
+    def training_fingerprint(self) -> str:
+        """What a task model learns from: the Train CSV (train + val) and its images; an
+        edit of the Val CSV (the evaluation split) or its images leaves it as is."""
+        return files_fingerprint(f"{self.name}-train", self.root,
+                                 self._files(("train", "val"), (TRAIN_CSV,)),
+                                 self.__dict__.setdefault("_digest_memo", {}))

@@ -122,6 +122,13 @@ class SRFolderDataset(CachedSplits):
                                   ref_depths=ref_depths))
         return samples
 
+    def validate(self) -> None:
+        """Every split folder on disk read now (and kept), so a bad file in any split is
+        refused when the data is opened, before a run folder is written."""
+        for split in SPLITS:
+            if (self.root / split / "HR").is_dir():
+                self.split(split)
+
     def source(self, split: str, sample_id: str) -> Path:
         """The HR file of a sample, for error messages."""
         return self._files(split)["HR"][sample_id]

@@ -213,6 +213,7 @@ class _LazySplit(Sequence):
 class SynthSewerSR(_SynthView):
     name, view_id, width, height = "synthsewer-sr", 1, 448, 320
     classes: list[str] = []
+    targets: tuple[str, ...] = ()  # the Target fields its samples carry (checked before generating)
 
     def n_units(self, split: str) -> int:
         return -(-self.sizes[split] // SEQ_LEN)
@@ -237,6 +238,7 @@ class SynthSewerSR(_SynthView):
 
 class SynthSewerPipe(_SynthView):
     name, view_id, width, height = "synthsewer-pipe", 2, 256, 256
+    targets = ("mask", "boxes")
     classes = list(PIPE_CODES)
 
     @staticmethod
@@ -263,6 +265,7 @@ class SynthSewerPipe(_SynthView):
 
 class SynthSewerCls(_SynthView):
     name, view_id, width, height = "synthsewer-cls", 3, 224, 224
+    targets = ("labels",)
     classes = list(SEWER_ML_CODES)
     P_NORMAL = 0.35  # share of scenes drawn without defects (some others show none in view)
     # Sewer-ML images are inspector-chosen frames with the defect in view, and a classifier

@@ -41,7 +41,7 @@ class SRTrainSettings(BaseModel):
     evaluation choice (`sr.eval.n_test`) and never part of the weights' identity.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     iterations: int = Field(2000, ge=1, description="optimizer steps in total (schedule length)")
     batch_size: int = Field(16, ge=1, description="patches per step, per process")
@@ -95,7 +95,7 @@ class DistillSettings(BaseModel):
     total = lambda_rec·L1(S, HR) + the student's own auxiliary losses (DSRNet: L_dep)
             + lambda_kd·L1(S, T) + lambda_ad·L_ad (attention feature distillation)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     teacher: str | None = Field(None, description="teacher backend; null = the distilled "
                                                   "backend's default (dsrnet-d: dsrnet-plus)")

@@ -2,11 +2,15 @@
 with its frozen teacher, and the part of a trained objective that is published as weights."""
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
 from bench.errors import ConfigError
-from bench.training.config import SRTrainConfig
-from sr_backends.base import ArchSpec
+
+if TYPE_CHECKING:  # no torch import for the teacher check at the config boundary
+    from torch import nn
+
+    from bench.training.config import SRTrainConfig
+    from sr_backends.base import ArchSpec
 
 
 def published(model: nn.Module) -> nn.Module:
@@ -14,6 +18,20 @@ def published(model: nn.Module) -> nn.Module:
     training objective that carries extra trained parts (a distillation's attention heads)."""
     part = getattr(model, "inference_model", None)
     return part() if callable(part) else model
+
+
+def check_teacher(name: str, teacher: str, registry) -> None:
+    """A teacher that is the student itself (same name, or the same architecture and
+    hyper-parameters) teaches nothing: refused with the reason, before any training."""
+    spec, t_spec = registry.get(name), registry.get(teacher)
+    student = spec.distill.student
+    s_spec = registry.get(student) if student in registry else None
+    same = teacher in (student, name) or (
+        s_spec is not None and t_spec.arch == s_spec.arch and t_spec.hparams == s_spec.hparams)
+    if same:
+        raise ConfigError(f"sr.distill.teacher={teacher}: the teacher is the student "
+                          f"{student!r} itself; distillation needs a larger trained teacher "
+                          f"(default for {name}: {spec.distill.teacher})")
 
 
 def distillation_objective(name: str, spec: ArchSpec, student: nn.Module,

@@ -87,6 +87,10 @@ def _train_locked(backend, cfg: BenchConfig, cache: Cache, device: str, stem: Pa
     if backend.task_driven is not None:  # its frozen task model, trained first when missing
         from bench.task_driven import ensure_task_model
         ensure_task_model(backend.task_driven, cfg, cache, progress)
+    from bench.console import log
+
+    if is_main_process():  # once, not per torchrun rank
+        log(f"training {backend.name}: logs in {work} (log.csv, TensorBoard tb/)")
     interrupt.saved(lambda: f"the training of {backend.name} is checkpointed in "
                             f"{work / 'last.pt'} every {cfg.sr.train.val_every} iterations")
     result = train_sr(backend.spec, list(data.split("train")), list(data.split("val")),
