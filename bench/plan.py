@@ -107,12 +107,11 @@ class Inputs:
 
 def open_inputs(cfg: BenchConfig, task: ResolvedTask, device: str, threads: int) -> Inputs:
     """Open the task's dataset once, check it can serve the task, fingerprint it once."""
+    from bench.datasets import check_task_data
     from bench.errors import DataError
 
-    from bench.datasets import check_task_data
-
     dataset = open_task_dataset(cfg)
-    check_task_data(dataset, TASKS.get(cfg.task.name).target, cfg.task.name, cfg.data.dataset)
+    check_task_data(dataset, task.target, task.name, cfg.data.dataset)
     test = dataset.split("test")
     where = cfg.data.data_root or f"dataset {cfg.data.dataset!r}"
     if len(test) == 0:

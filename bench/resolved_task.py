@@ -92,10 +92,14 @@ def resolve_task(name: str, models: list[str] | tuple[str, ...]) -> ResolvedTask
         raise ConfigError(f"task.models is empty: name at least one {name} model "
                           f"({', '.join(known)}; `bench ls tasks`)")
     for m in models:
-        if m not in known:
+        if m not in known:  # the error lists this task's models, and names another's
+            elsewhere = [n.split("/", 1)[0] for n in TASK_MODELS.names() if n.endswith(f"/{m}")]
+            other = (f" ({m!r} is a {elsewhere[0]} model: add --task {elsewhere[0]})"
+                     if elsewhere else "")
             full = [f"{name}/{k}" for k in known]
-            raise ConfigError(f"task.models: unknown task model '{name}/{m}'."
-                              f"{did_you_mean(f'{name}/{m}', full)} Known: {', '.join(full)}")
+            raise ConfigError(f"unknown task model '{name}/{m}'.{did_you_mean(f'{name}/{m}', full)}"
+                              f"{other} "
+                              f"Known {name} models: {', '.join(known)}")
     if len(set(models)) != len(models):
         raise ConfigError(f"task.models lists a model twice: {', '.join(models)}")
     return ResolvedTask(name, spec, tuple(models),

@@ -63,7 +63,7 @@ def preflight(cfg: BenchConfig, backends: list[ResolvedBackend], dataset, cache:
     policy = ref_policy_for(samples, cfg)
     context = sr_context(dataset.fingerprint(), cfg, policy)
     for resolved in backends:
-        if resolved.spec.kind == "file":
+        if resolved.spec.needs_weights_file:
             sample = samples[0]
             upscale_cached(resolved.create(cache, device, cfg), sample, make_lr(sample, cfg),
                            policy, cache, context)

@@ -149,22 +149,6 @@ def _print_plan(info: dict) -> None:
         out_console.print("nothing to do: every cell is stored")
 
 
-def _check_model(task: str, model: str) -> None:
-    """A task model of this task; the error lists only this task's models (and names the
-    task a model of another task belongs to)."""
-    from bench.registry import did_you_mean
-    from tasks import TASK_MODELS, models_for
-
-    if f"{task}/{model}" in TASK_MODELS:
-        return
-    own = [f"{task}/{m}" for m in models_for(task)]
-    elsewhere = [n.split("/", 1)[0] for n in TASK_MODELS.names() if n.endswith(f"/{model}")]
-    other = f" ({model!r} is a {elsewhere[0]} model: add --task {elsewhere[0]})" if elsewhere else ""
-    close = did_you_mean(model, models_for(task)) and did_you_mean(f"{task}/{model}", own)
-    raise BenchError(f"unknown task model {f'{task}/{model}'!r}.{close}{other} Known {task} "
-                     f"models: {', '.join(models_for(task))}")
-
-
 def _finding_json(f) -> dict:
     """A check finding as fields (for CI scripts), with its one-line message."""
     from bench.report.check import KEY
@@ -211,11 +195,9 @@ def register(app: typer.Typer) -> None:
         from bench.datasets import DATASETS
 
         DATASETS.check(cfg.data.dataset)
-        if not cfg.task.models:
-            raise BenchError(f"task.models is empty: name at least one {cfg.task.name} model "
-                             f"(`bench ls tasks`)")
-        for m in cfg.task.models:
-            _check_model(cfg.task.name, m)
+        from bench.resolved_task import resolve_task_of
+
+        resolve_task_of(cfg)  # task and model names: one line, before any data is opened
         device = resolve_device(cfg.device)
         store, plan = open_and_plan(cfg, device, fresh=fresh)
         cache = Cache(plan.cache_root)
@@ -235,7 +217,7 @@ def register(app: typer.Typer) -> None:
                 for note in info["notes"]:
                     out_console.print(note, highlight=False)
             return
-        if any(b.needs_weights_file for b in plan.backends.values()):
+        if any(b.spec.needs_weights_file for b in plan.backends.values()):
             from bench.plan import open_task_dataset
             from bench.sr_eval import preflight
 
