@@ -151,7 +151,11 @@ class OnnxBackend(SRBackend):
                                  "not a model package's (sr_backends.*)")
             from bench.registry import load_target
 
-            self._ref_down = load_target(self.meta["ref_down"])
+            try:
+                self._ref_down = load_target(self.meta["ref_down"])
+            except (ImportError, AttributeError, ValueError) as e:
+                raise BenchError(f"{self.path}: ref_down function {self.meta['ref_down']!r} "
+                                 f"cannot be loaded ({type(e).__name__}: {e})") from None
         try:
             self.session = ort_session(str(self.path), threads or torch.get_num_threads(),
                                        str(device), optimization)

@@ -190,6 +190,8 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], str]] = [
     ("onnx without inputs", lambda c: _eval_onnx(c, inputs=None), "metadata field 'inputs' missing"),
     ("onnx inputs not json", lambda c: _eval_onnx(c, inputs="lr"), "metadata field inputs='lr'"),
     ("onnx reference mismatch", lambda c: _eval_onnx(c, needs_reference="true"), "disagrees with inputs"),
+    ("onnx ref_down missing", lambda c: _eval_onnx(c, needs_reference="true", inputs='["lr", "ref", "ref_down"]', ref_down="sr_backends.nope:f"), "ref_down function 'sr_backends.nope:f' cannot be loaded"),
+    ("onnx ref_down outside", lambda c: _eval_onnx(c, needs_reference="true", inputs='["lr", "ref", "ref_down"]', ref_down="os:system"), "is not a model package's"),
     ("onnx not a model", _junk_onnx, "not an ONNX model"),
     # -- export ------------------------------------------------------------------------------------
     ("export read-only folder", lambda c: ["export", *SMOKE, "-b", "edsr", "--out", "/proc/edges.onnx"], "cannot write in /proc"),

@@ -60,7 +60,6 @@ def _check_sort(sort: str) -> None:
 
 def _board(config, sets, profile, out, dataset, where, sort="psnr_y"):
     """(cfg, Board) for the selection the options name."""
-    from bench.errors import BenchError
     from bench.report.leaderboard import build
     from bench.report.selection import annotate, parse_where
     from bench.store import load_runs
