@@ -135,6 +135,7 @@ class _TaskPlan:
     dataset_fingerprint: str
     classes: list
     threads: int
+    train_fingerprint: str = ""  # the train + val splits' (as bench.plan.make_plan sets it)
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,10 @@ def task_target(cfg: BenchConfig) -> TaskDrivenTarget:
     dataset = _open_task_data(cfg)
     # the run's numeric environment (bench.runner.effective_threads: the same rule)
     threads = cfg.threads or torch.get_num_threads()
+    from bench.datasets import training_fingerprint
+
     plan = _TaskPlan(cfg, rtask, resolve_device(cfg.device), dataset.fingerprint(),
-                     list(dataset.classes), threads)
+                     list(dataset.classes), threads, training_fingerprint(dataset))
     group = _HRGroup(model, cfg.seeds[0] if td.seed is None else td.seed)
     fit, settings = fit_config(plan, group), model_settings(plan, group)
     return TaskDrivenTarget(task, model, group.seed, settings, dict(vars(fit)),

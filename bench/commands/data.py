@@ -38,13 +38,13 @@ def _listing(what: str) -> list[dict[str, object]]:
     return [{"name": n, "description": reg.description(n)} for n in reg.names() + reg.patterns()]
 
 
-def _show(kind: str, as_json: bool) -> None:
-    rows = _listing(kind)
+def _show(listing: str, as_json: bool) -> None:
+    rows = _listing(listing)
     if as_json:
         emit_json(rows)
         return
     notes: list[str] = []
-    if kind == "tasks":  # model names in the table (typed by users), their presets below it
+    if listing == "tasks":  # model names in the table (typed by users), their presets below it
         from tasks import TASK_MODELS, models_for
 
         for row in rows:
@@ -53,7 +53,7 @@ def _show(kind: str, as_json: bool) -> None:
             row["models"] = ", ".join(models_for(task))
             notes += [f"{task}/{m}: {TASK_MODELS.description(f'{task}/{m}')}"
                       for m in models_for(task)]
-    table = Table(title=kind)
+    table = Table(title=listing)
     for key in rows[0]:
         # names are what a user types: never cut ("classificati…"), whatever the width
         whole = key in ("name", "dataset", "unit")
