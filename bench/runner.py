@@ -112,6 +112,8 @@ def write_manifest(cfg: BenchConfig, store: ResultStore, plan: Plan,
     """`labels`: model -> what ran (TaskModel.describe), for the tables' titles."""
     if (store.run_dir / "manifest.json").exists():
         return
+    import torch
+
     store.write_manifest(cfg.model_dump(mode="json"), device=plan.device,
                          command="bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
                          extra={"task": plan.task.name, "dataset": plan.dataset,
@@ -120,6 +122,9 @@ def write_manifest(cfg: BenchConfig, store: ResultStore, plan: Plan,
                                 "dataset_fingerprint": plan.dataset_fingerprint,
                                 "device_type": plan.device.split(":")[0],
                                 "threads": plan.threads,
+                                # ATen's kernel set: YOLO trains other weights under another
+                                # (docs/uncertainty.md); recorded, not keyed
+                                "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                                 "config_fingerprint": plan.cfg.fingerprint(),
                                 "model_labels": labels or {}})
 
