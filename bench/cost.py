@@ -1,6 +1,7 @@
 """`cost_report`: the compute cost of one SR backend (harness; takes resolved backends).
 
-Params, MACs (two independent counters), the paper's GFLOPs convention (Table 2) and latency, built on
+Params, MACs (two independent counters), a reconstruction of the GFLOPs convention behind the
+paper's Table 2 (its rules are not stated) and latency, built on
 the core counting module `bench.metrics.counting` (which models may import; this module they
 may not; it sits above `bench.metrics`, which is pure core). Model-specific accounting (e.g. a depth network reported apart) is not here: a spec
 declares it in `BackendSpec.cost_breakdown` and `bench cost` adds it.

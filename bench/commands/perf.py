@@ -127,7 +127,8 @@ def _register_cost(app: typer.Typer) -> None:
         config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None,
         out: OutOpt = None, as_json: JsonOpt = False,
     ) -> None:
-        """Params, MACs (two counters), the paper's GFLOPs convention (Table 2) and latency (median,
+        """Params, MACs (two counters), a reconstruction of the GFLOPs convention behind the
+        paper's Table 2 (its rules are not stated) and latency (median,
         IQR; threads, device and precision stated) of backends; rows go into the store for
         `bench leaderboard`. Reference-based backends get a Ref of 4x the LR size."""
         import torch

@@ -123,8 +123,9 @@ def register(app: typer.Typer, plot_app: typer.Typer) -> None:
         config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None,
         out: OutOpt = None, as_json: JsonOpt = False,
     ) -> None:
-        """The paper's Table 2 from one selection of the store: PSNR/SSIM (`bench eval-sr`
-        rows), GMACs, paper GFLOPs, params and latency (`bench cost` rows). The title states
+        """A leaderboard shaped like the paper's Table 2 (which has PSNR/SSIM, FLOPs, params),
+        from one selection of the store: PSNR/SSIM (`bench eval-sr` rows), GMACs, paper-style
+        GFLOPs, params and latency (`bench cost` rows). The title states
         the selection; other selections are listed, never mixed in. Writes Markdown, CSV and
         LaTeX to `reports/` in the store (`--out`), and to `results/` with `--write-results`."""
         from bench.report.leaderboard import rich_tables, write_leaderboard

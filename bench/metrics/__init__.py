@@ -34,7 +34,8 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
                group="quality"),
     MetricInfo("macs", "multiply-accumulates at LR 128x128 (Ref 512x512)", higher_is_better=False,
                group="cost"),
-    MetricInfo("paper_gflops", "the paper's GFLOPs convention (Table 2)", higher_is_better=False,
+    MetricInfo("paper_gflops", "a reconstruction of the GFLOPs convention behind the paper's "
+               "Table 2 (its rules are not stated)", higher_is_better=False,
                group="cost"),
     MetricInfo("params", "parameters", higher_is_better=False, group="cost"),
     MetricInfo("latency_ms", "median warm latency", higher_is_better=False, unit="ms",
