@@ -87,8 +87,10 @@ def legend(table: DeltaTable) -> str:
     if table.same_as_lr:
         names = ", ".join(f"SR({b})" for b in table.same_as_lr)
         lines.append(f"{names} equal{'s' if len(table.same_as_lr) == 1 else ''} LR in every row: "
-                     f"shown once, as LR (the LR variant is bicubic enlargement, so a bicubic "
-                     f"backend always does).")
+                     f"shown once, as LR. The scores are identical, which says nothing about "
+                     f"why: a backend that outputs bicubic enlargement (the LR variant itself) "
+                     f"always does, and any backend does when the task model scores both alike "
+                     f"(e.g. it predicts background only).")
     return " ".join(lines)
 
 
