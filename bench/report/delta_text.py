@@ -70,7 +70,7 @@ def legend(table: DeltaTable) -> str:
     lines = [f"{deltas}, in {unit}; {better} is better for {table.metric}{flip}."]
     iv = table.intervals
     if table.shown_backends:
-        extra = (" and where the HR − LR interval excludes 0" if iv is not None else "")
+        extra = (", and shown only where the HR − LR interval excludes 0" if iv is not None else "")
         lines.append(f"GC = gap closure (SR − LR)/(HR − LR) from the seed means: the share of "
                      f"the resolution loss the SR backend wins back; {NO_VALUE} where HR − LR "
                      f"< {MIN_GAP:g} {'points' if table.unit == '%' else 'units'} (no loss to "
