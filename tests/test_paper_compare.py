@@ -114,3 +114,22 @@ def test_classification_mean_uses_our_15_class_row_when_stored(tmp_path):
     frame = compare(load_ours(run))
     mean = frame[(frame["table"] == 8) & (frame["class"] == "Mean") & (frame["delta"] == "ΔLR")]
     assert mean["ours"].tolist() == [pytest.approx(-40.0)]   # Mean (15): 10 - 50, not 30 - 40
+
+
+def test_a_delta_whose_interval_contains_0_is_not_sign_compared(tmp_path):
+    """Exported tables carry our intervals: a Δ whose [lo, hi] contains 0 is 'n.s.', not a
+    sign agreement or disagreement; the summary counts it apart."""
+    from bench.report.paper_compare import summary
+
+    table = pd.DataFrame({"class": ["JO", "IL", "IN", "Mean"], "LR": [50.0, 30, 40, 40],
+                          "SR(edsr)": [55.0, 40, 41, 45], "HR": [60.0, 38, 45, 48]})
+    table["ΔSR(edsr) lo"], table["ΔSR(edsr) hi"] = [2.0, -1.0, -3.0, 1.0], [8.0, 12.0, 4.0, 9.0]
+    table.to_csv(tmp_path / "segmentation-fcn-iou.csv", index=False)
+    frame = compare(load_ours(tmp_path), {"D": "edsr"})
+
+    def cell(cls):
+        return frame[(frame["class"] == cls) & (frame["delta"] == "ΔSR(D)")].iloc[0]
+
+    assert cell("JO")["agree"] == "yes"                       # +5 [2, 8] vs the paper's +
+    assert cell("IL")["agree"] == "n.s." and cell("IL")["sign_ours"] == "~"
+    assert "not distinguishable from 0" in summary(frame)

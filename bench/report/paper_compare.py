@@ -62,7 +62,11 @@ def ours_from_run(run_dir: Path) -> dict[tuple[str, str], pd.DataFrame]:
     out = {}
     for t in tables:
         cols = [c for c in t.mean.columns if c in ("LR", "HR") or c.startswith("SR(")]
-        out[(task, t.model)] = t.mean[cols]
+        wide = t.mean[cols].copy()
+        if t.intervals is not None:  # our Δs' intervals: a Δ containing 0 has no sign
+            for c in (c for c in t.intervals.lo.columns if c.startswith("Δ")):
+                wide[f"{c} lo"], wide[f"{c} hi"] = t.intervals.lo[c], t.intervals.hi[c]
+        out[(task, t.model)] = wide
     return out
 
 
@@ -74,7 +78,8 @@ def ours_from_tables(folder: Path) -> dict[tuple[str, str], pd.DataFrame]:
             model = path.stem[len(task) + 1:-(len(metric) + 1)]
             frame = pd.read_csv(path).set_index("class")
             cols = [c for c in frame.columns if c in ("LR", "HR") or
-                    (c.startswith("SR(") and not c.endswith(" std"))]
+                    (c.startswith("SR(") and not c.endswith((" std", " lo", " hi"))) or
+                    (c.startswith("Δ") and c.endswith((" lo", " hi")))]
             out[(task, model)] = frame[cols]
     return out
 
@@ -140,29 +145,37 @@ def compare(ours: dict[tuple[str, str], pd.DataFrame], mapping: dict[str, str] |
                 base = class_means if cls == "Mean" and class_means is not None else t.loc[cls]
                 from_rows = float(base[a] - base[b])
                 sp, so = _sign(from_rows), _sign(mine)
+                ours_name = delta.replace("d", "Δ", 1).replace(f"({col})", f"({backend})")
+                lo, hi = (ours_row.get(f"{ours_name} {e}", np.nan) for e in ("lo", "hi"))
+                if so and np.isfinite(lo) and np.isfinite(hi) and lo <= 0 <= hi:
+                    so = "~"  # our interval contains 0: no sign to compare
+                agree = "" if not so else ("n.s." if so == "~" else
+                                           ("yes" if sp == so else "no"))
                 rows.append(dict(zip(COLUMNS, (
                     n, idx.at[n, "model"], task, model, cls, delta.replace("d", "Δ", 1),
                     f"SR({backend})" if backend else ("" if col is None else "–"),
-                    raw.at[cls, delta], round(from_rows, 2), mine, sp, so,
-                    "" if not so else ("yes" if sp == so else "no")))))
+                    raw.at[cls, delta], round(from_rows, 2), mine, sp, so, agree))))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def summary(frame: pd.DataFrame) -> str:
-    judged = frame[frame["agree"] != ""]
-    if judged.empty:
+    compared = frame[frame["agree"] != ""]
+    if compared.empty:
         return "no Δ could be compared (no paper table matches the run's task models)"
+    judged = compared[compared["agree"] != "n.s."]
     agree = int((judged["agree"] == "yes").sum())
-    return (f"signs agree for {agree} of {len(judged)} Δs "
-            f"({100.0 * agree / len(judged):.0f}%); {len(frame) - len(judged)} without our "
-            "counterpart")
+    share = f" ({100.0 * agree / len(judged):.0f}%)" if len(judged) else ""
+    return (f"signs agree for {agree} of {len(judged)} Δs whose interval excludes 0{share}; "
+            f"{len(compared) - len(judged)} of ours not distinguishable from 0 (n.s.); "
+            f"{len(frame) - len(compared)} without our counterpart")
 
 
 LEGEND = ("paper = Pan et al. 2025, Tables 3-9 (numbers are the paper's, never ours): "
           "'printed' as in the paper, 'its rows' = the Δ recomputed from the paper's own row "
           "(eqs. 24-26), for the Mean row from the means of the class rows (it differs from the "
           "printed value where the paper misprints, see results/paper/errata.csv). "
-          "Signs compare ours with 'its rows'; |Δ| < 0.005 points counts as 0. "
+          "Signs compare ours with 'its rows'; |Δ| < 0.005 points counts as 0; where our Δ's "
+          "interval contains 0 its sign is not compared ('n.s.'). "
           "D = DSRNet, A = ATD in the paper; our stand-ins are named in each table's column. "
           "The paper's classification Mean is over its 15 listed classes; ours is our "
           "'Mean (15)' row where the run stores one (task.mean_classes=paper15), else our Mean.")
