@@ -126,6 +126,13 @@ def write_manifest(cfg: BenchConfig, store: ResultStore, plan: Plan,
                                 # (docs/uncertainty.md); recorded, not keyed
                                 "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                                 "config_fingerprint": plan.cfg.fingerprint(),
+                                # what a rows/*.csv value is, per metric (tables/ show display
+                                # units, stated in their .csv.json sidecars)
+                                "row_units": {m.name: (f"fraction ({m.unit} = value x "
+                                                       f"{m.display_scale:g} in tables)"
+                                                       if m.display_scale != 1 else
+                                                       (m.unit or "unitless"))
+                                              for m in plan.task.metrics},
                                 "model_labels": labels or {}})
 
 

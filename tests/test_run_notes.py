@@ -42,3 +42,19 @@ def test_smoke_note_is_one_line_in_plain_output(pipe, bench_cli, tmp_path):
     lines = out.splitlines()
     assert lines.count(SMOKE_NOTE) == 1
     assert sum("are trained on synthsewer-sr, not on the task's data" in ln for ln in lines) == 1
+
+
+def test_manifest_states_row_units_and_the_cpu_capability(pipe, bench_json, tmp_path):
+    """rows/*.csv hold store units (IoU as a fraction), tables % : the manifest says which;
+    it also records the ATen CPU capability the run used (docs/uncertainty.md)."""
+    import json
+
+    import torch
+
+    result = bench_json("run", "--profile", "smoke", "-b", "bicubic", "--model", "fcn",
+                        "--dataset", "pipe", "--data-root", str(pipe), "--out", str(tmp_path),
+                        "--set", "task.epochs=1")
+    (manifest,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/manifest.json")]
+    assert manifest["row_units"]["iou"].startswith("fraction (% = value x 100")
+    assert manifest["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert result["tables"]
