@@ -17,8 +17,11 @@ config_packages = ["bench._configs"] + sorted(
     for p in CONFIGS.rglob("*") if p.is_dir() and not p.name.startswith((".", "_"))
 )
 
+# The paper's Tables 2-11 as data (results/paper/*.csv) ship as `bench._paper`
+# (bench.paths.paper_dir), so `bench paper-errata` / `paper-compare` work from a wheel too.
 setup(
-    packages=find_packages(include=["bench*", "sr_backends*", "tasks*"]) + config_packages,
-    package_dir={"bench._configs": "configs"},
-    package_data={pkg: ["*.yaml"] for pkg in config_packages},
+    packages=find_packages(include=["bench*", "sr_backends*", "tasks*"]) + config_packages
+    + ["bench._paper"],
+    package_dir={"bench._configs": "configs", "bench._paper": "results/paper"},
+    package_data={**{pkg: ["*.yaml"] for pkg in config_packages}, "bench._paper": ["*.csv"]},
 )

@@ -14,6 +14,14 @@ _HERE = Path(__file__).resolve().parent
 MARKER = "defaults.yaml"
 
 
+def paper_dir() -> Path:
+    """The paper's tables as data: `results/paper/` of a checkout, else `bench/_paper/` of a
+    wheel (mapped by setup.py like the configs). Never raises: a missing folder is reported
+    by the loader that reads it."""
+    candidates = (_HERE.parent / "results" / "paper", _HERE / "_paper")
+    return next((c for c in candidates if (c / "index.csv").is_file()), candidates[0])
+
+
 def config_dir() -> Path:
     """The folder holding `defaults.yaml`, `profiles/` and `tasks/`: source checkout first,
     installed copy second; FileNotFoundError naming both places if neither has the files."""

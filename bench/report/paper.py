@@ -17,8 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.paths import paper_dir
 
-PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
+PAPER_DIR = paper_dir()  # results/paper/ of a checkout, bench/_paper/ of a wheel
 VALUE_COLUMNS = ("LR", "SR(D)", "SR(A)", "HR")
 DELTA_COLUMNS = ("dLR", "dSR(D)", "dSR(A)", "dHR(D)", "dHR(A)")
 DELTA_TABLES = (3, 4, 5, 6, 7, 8, 9)
