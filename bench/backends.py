@@ -39,6 +39,7 @@ class ResolvedBackend:
     train_policy: str = "auto"
     teacher: "ResolvedBackend | None" = None                   # a distilled backend's teacher
     task_driven: Any = None  # bench.task_driven.TaskDrivenTarget of a task-driven variant
+    train: Any = None        # its SRTrainSettings: sr.train + sr.train_by_backend.<name>
 
     @property
     def needs_reference(self) -> bool:
@@ -108,6 +109,49 @@ def _check_hparams(cfg: BenchConfig, registry) -> None:
                                   f"{did_you_mean(key, known)} Known: {', '.join(sorted(known))}")
 
 
+# sr.train fields a backend may not change alone: the SR training data and the process layout
+# are shared by every backend of a run (one data fingerprint, one torchrun world).
+SHARED_TRAIN_FIELDS = ("n_train", "n_val", "world_size", "objective")
+
+
+def _check_train_by_backend(cfg: BenchConfig, registry) -> None:
+    from bench.training.config import SRTrainSettings
+
+    known = set(SRTrainSettings.model_fields)
+    for name, overrides in cfg.sr.train_by_backend.items():
+        where = f"sr.train_by_backend.{name}"
+        if name not in registry:
+            raise ConfigError(f"{where}: unknown backend {name!r}."
+                              f"{did_you_mean(name, registry.names())}")
+        if not registry.get(name).trainable:
+            raise ConfigError(f"{where}: backend {name!r} is not trained")
+        for key in overrides:
+            if key in SHARED_TRAIN_FIELDS:
+                raise ConfigError(f"{where}.{key}: shared by every backend; set sr.train.{key}")
+            if key not in known:
+                raise ConfigError(f"{where}.{key}: not an sr.train setting."
+                                  f"{did_you_mean(key, known)}")
+        train_settings(cfg, name)  # a bad value fails here, naming the key
+
+
+def train_settings(cfg: BenchConfig, name: str):  # type: ignore[no-untyped-def]
+    """`sr.train` with `sr.train_by_backend.<name>` applied (an SRTrainSettings)."""
+    from pydantic import ValidationError
+
+    from bench.training.config import SRTrainSettings
+
+    overrides = cfg.sr.train_by_backend.get(name)
+    if not overrides:
+        return cfg.sr.train
+    try:
+        return SRTrainSettings.model_validate({**cfg.sr.train.model_dump(), **overrides})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"sr.train_by_backend.{name}.{key}: {err['msg']} "
+                          f"(got {err.get('input')!r})") from None
+
+
 def _teacher_names(names: Sequence[str], cfg: BenchConfig, registry) -> dict[str, str]:
     """Distilled backend -> its teacher (`sr.distill.teacher`, else the spec's default)."""
     from bench.training.distill import check_teacher
@@ -172,6 +216,7 @@ def resolve_backends(names: Sequence[str], cfg: BenchConfig,
     if len(set(names)) != len(names):
         raise ConfigError(f"backends listed twice: {', '.join(names)}")
     _check_hparams(cfg, BACKENDS)
+    _check_train_by_backend(cfg, BACKENDS)
     teachers = _teacher_names(names, cfg, BACKENDS)
     used = list(names) + [t for t in dict.fromkeys(teachers.values()) if t not in names]
     _check_weights(cfg, used, BACKENDS)
@@ -193,14 +238,15 @@ def _resolve_one(name: str, cfg: BenchConfig, registry, teacher: ResolvedBackend
         raise ConfigError(f"backend {name!r} needs a local checkpoint: --set "
                           f"sr.weights.{name}=/path/to/model.pth")
     key = None
+    train = train_settings(cfg, name) if spec.trainable else None
     if spec.trainable and weights is None and not random_weights:
-        key = weights_key(name, hparams, policy, cfg)
+        key = weights_key(name, hparams, policy, cfg, train)
         if teacher is not None:  # what the teacher is, and how it is distilled
             key = key_of(key, teacher_identity(teacher),
                          cfg.sr.distill.model_dump_json(exclude={"teacher"}))
     return ResolvedBackend(name, spec, hparams if spec.trainable else {},
                            Path(weights) if weights is not None else None, key, policy,
-                           teacher if weights is None else None)
+                           teacher if weights is None else None, train=train)
 
 
 def teacher_identity(teacher: ResolvedBackend) -> str:
@@ -222,9 +268,11 @@ def sr_training_data(cfg: BenchConfig):
                         n_val=t.n_val, n_test=0, data_root=cfg.data.sr_data_root)
 
 
-def weights_key(name: str, hparams: dict[str, Any], policy: str, cfg: BenchConfig) -> str:
-    """What determines trained weights: variant, overrides, training settings, data, policy."""
-    parts = [name, sorted(hparams.items()), cfg.sr.train.identity_json(),
+def weights_key(name: str, hparams: dict[str, Any], policy: str, cfg: BenchConfig,
+                train=None) -> str:  # type: ignore[no-untyped-def]
+    """What determines trained weights: variant, overrides, training settings (`train`: this
+    backend's, default sr.train), data, policy."""
+    parts = [name, sorted(hparams.items()), (train or cfg.sr.train).identity_json(),
              sr_training_data(cfg).fingerprint(), cfg.degradation.fingerprint()]
     if policy != "auto":
         parts.append(f"ref_policy={policy}")

@@ -83,8 +83,10 @@ def _interrupted(argv: list[str] | None, signum: int | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     from bench import interrupt
     from bench.allocator import keep_freed_memory
+    from bench.wait_policy import passive_waiting
 
     keep_freed_memory()  # here, not at import: a process-wide setting only the CLI may choose
+    passive_waiting()    # before torch is imported (bench/wait_policy.py says why)
     interrupt.clear()
     interrupt.begin(sys.argv[1:] if argv is None else argv)
     pressed: list[int] = []

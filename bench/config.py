@@ -71,6 +71,10 @@ class SRConfig(_Strict):
         None, description="reference policy at evaluation (null = ref_policy); the paper "
                           "trained DSRNet with adjacent frames and ran it downstream with self")
     train: SRTrainSettings = Field(default_factory=SRTrainSettings)
+    train_by_backend: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="backend name -> overrides of sr.train for that "
+                                          "backend alone (e.g. a patch size its architecture "
+                                          "needs); checked in bench.backends")
     eval: SREvalConfig = Field(default_factory=SREvalConfig)
     distill: DistillSettings = Field(default_factory=DistillSettings)
     task_driven: TaskDrivenSettings = Field(default_factory=TaskDrivenSettings)  # task-driven SR

@@ -168,7 +168,8 @@ def _run_local(plan: Plan, to_train: list[str], write: Callable, summary: RunSum
     t0 = time.perf_counter()
     for name in to_train:
         log(f"[bold]{name}[/] has no trained weights for this profile/data yet: training it now "
-            f"({plan.cfg.sr.train.iterations} iterations, cached for next time)")
+            f"({(plan.backends[name].train or plan.cfg.sr.train).iterations} iterations, "
+            "cached for next time)")
         train_sr(plan, name, progress=bars)
     summary.stages["sr training"] = time.perf_counter() - t0
     t1 = time.perf_counter()

@@ -7,7 +7,8 @@ half-written file; the description says which finished work is kept.
 """
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 _describe: Callable[[], str] | None = None
 _argv: list[str] = []
@@ -42,6 +43,18 @@ def saved(describe: Callable[[], str]) -> None:
     """Register how to describe what is saved so far (called lazily, at the interrupt)."""
     global _describe
     _describe = describe
+
+
+@contextmanager
+def noting(describe: Callable[[], str]) -> Iterator[None]:
+    """`saved(describe)` for the duration of a block, then the note that was there before."""
+    global _describe
+    before = _describe
+    _describe = describe
+    try:
+        yield
+    finally:
+        _describe = before
 
 
 def clear() -> None:

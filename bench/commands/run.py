@@ -88,8 +88,8 @@ def stats_settings(manifest: dict):
 def print_tables(run_dir: Path, as_json: bool = False, settings=None) -> dict:
     """Regenerate and show the Δ tables of a run — values and intervals — from its stored
     rows and evaluation states alone (no model, no image)."""
-    from bench.report.delta import (delta_tables, legend, rich_tables, table_json, title_of,
-                                    write_tables)
+    from bench.report.delta import (delta_tables, legend, rich_tables, sr_note, table_json,
+                                    title_of, write_tables)
     from bench.store import ResultStore
 
     store = ResultStore(run_dir)
@@ -117,8 +117,9 @@ def print_tables(run_dir: Path, as_json: bool = False, settings=None) -> dict:
     dataset = manifest.get("dataset", "?")
     profile = manifest.get("config", {}).get("profile", "")
     n_test = manifest.get("config", {}).get("data", {}).get("n_test")
+    sr = sr_note(manifest.get("config", {}), manifest.get("backends"))
     titles = [title_of(t, task, dataset, profile,
-                       t.intervals.n_images if t.intervals else n_test) for t in tables]
+                       t.intervals.n_images if t.intervals else n_test, sr) for t in tables]
     written = write_tables(tables, run_dir / "tables", task, dataset, titles)
     result = {"run": store.run_id, "tables": {}, "files": [str(p) for p in written]}
     for t, title in zip(tables, titles):

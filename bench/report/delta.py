@@ -137,5 +137,6 @@ def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str]
 
 
 # Presentation (rich, Markdown, LaTeX, CSV) lives in delta_text.py; re-exported here.
-from bench.report.delta_text import (display_groups, legend, rich_tables, table_json,  # noqa: E402,F401
+from bench.report.delta_text import (display_groups, legend, rich_tables, sr_note,  # noqa: E402,F401
+                                     table_json,
                                      title_of, to_latex, to_markdown, write_tables)

@@ -100,16 +100,39 @@ def _higher(table: DeltaTable) -> bool:
     return metric_info(table.metric).higher_is_better
 
 
+def sr_note(config: dict, backends: list[str] | None) -> str:
+    """What the SR columns ran, from the run's config: each learned backend's overrides of its
+    registered hyper-parameters and training budget (`sr.hparams`, `sr.train_by_backend`), and
+    the budget they share. "" when no SR column was trained (bicubic only)."""
+    from bench.task_driven import SUFFIX
+
+    sr = config.get("sr", {})
+    hparams, by_backend = sr.get("hparams", {}), sr.get("train_by_backend", {})
+    parts = []
+    for b in backends or []:
+        base = b.split(SUFFIX, 1)[0]  # a task-driven variant has its base's sizes
+        over = {**hparams.get(base, {}), **{f"train.{k}": v
+                                             for k, v in by_backend.get(base, {}).items()}}
+        if over:
+            parts.append(f"{b} " + "{" + ", ".join(f"{k}: {v}" for k, v in over.items()) + "}")
+    train = sr.get("train", {})
+    budget = (f"; learned SR trained {train.get('iterations')} iterations of "
+              f"{train.get('batch_size')} LR patches of {train.get('patch_size')} px"
+              if train else "")
+    return ("SR as run: " + "; ".join(parts) + budget) if parts else ""
+
+
 def title_of(table: DeltaTable, task: str, dataset: str, profile: str = "",
-             n_test: int | None = None) -> str:
-    """Names what ran: the model actually trained, profile, dataset, test size, seeds."""
+             n_test: int | None = None, sr: str = "") -> str:
+    """Names what ran: the model actually trained, profile, dataset, test size, seeds (and,
+    given `sr` = `sr_note(...)`, the SR backends' sizes where they differ from the registry)."""
     unit = f" ({table.unit})" if table.unit else ""
     what = f"{table.model}: {table.label}" if table.label else table.model
     n = n_test if n_test is not None else (table.intervals.n_images if table.intervals else None)
     parts = [f"profile {profile}" if profile else "", f"{n} test images" if n else "",
              f"{table.n_seeds} seed(s)"]
     return f"{what} — {task} on {dataset}: {table.metric}{unit}, " + \
-        ", ".join(p for p in parts if p)
+        ", ".join(p for p in parts if p) + (f" — {sr}" if sr else "")
 
 
 def rich_tables(table: DeltaTable, title: str, width: int):

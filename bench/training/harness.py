@@ -21,7 +21,7 @@ def train_config(backend, cfg: BenchConfig, device: str, cache: Cache | None = N
     backend also `sr.distill` and its teacher's weights, read from `cache`)."""
     from bench.training.config import load_train_config
 
-    t = cfg.sr.train
+    t = backend.train or cfg.sr.train  # sr.train + sr.train_by_backend.<name>
     extra = {}
     if backend.teacher is not None:
         from sr_backends.weights import sha256_file
@@ -91,12 +91,14 @@ def _train_locked(backend, cfg: BenchConfig, cache: Cache, device: str, stem: Pa
 
     if is_main_process():  # once, not per torchrun rank
         log(f"training {backend.name}: logs in {work} (log.csv, TensorBoard tb/)")
-    interrupt.saved(lambda: f"the training of {backend.name} is checkpointed in "
-                            f"{work / 'last.pt'} every {cfg.sr.train.val_every} iterations")
-    result = train_sr(backend.spec, list(data.split("train")), list(data.split("val")),
-                      train_config(backend, cfg, device, cache), work,
-                      resume=(work / "last.pt").exists(), progress=progress,
-                      stop_after=stop_after, data_fingerprint=data.fingerprint())
+    every = (backend.train or cfg.sr.train).val_every
+    # only while it trains: a later Ctrl-C gets the note that was there before (the run's)
+    with interrupt.noting(lambda: f"the training of {backend.name} is checkpointed in "
+                                  f"{work / 'last.pt'} every {every} iterations"):
+        result = train_sr(backend.spec, list(data.split("train")), list(data.split("val")),
+                          train_config(backend, cfg, device, cache), work,
+                          resume=(work / "last.pt").exists(), progress=progress,
+                          stop_after=stop_after, data_fingerprint=data.fingerprint())
     if stop_after is not None and result.stopped_early:
         return work
     if not is_main_process():  # rank 0 publishes; a rank that went on before it did would
@@ -119,7 +121,7 @@ def ensure_weights(backends, cfg: BenchConfig, cache: Cache, device: str,
             how = (f"distilling it from {b.teacher.name} now" if b.teacher is not None
                    else "training it now")
             log(f"[bold]{b.name}[/] has no trained weights for this profile/data yet: {how} "
-                f"({cfg.sr.train.iterations} iterations, cached for next time)")
+                f"({(b.train or cfg.sr.train).iterations} iterations, cached for next time)")
             train_backend(b, cfg, cache, device, progress=progress)
 
 
