@@ -34,7 +34,11 @@ def _err(capsys, argv) -> str:
     ([], "edsr+td-jiont", "Did you mean 'joint'"),
     ([], "bicubic+td", "has nothing to train"),
     ([], "edsrr+td", "Did you mean 'edsr'"),
-    ([], "edsr+td-joint", "not implemented yet"),
+    (["task.name=detection"], "edsr+td-joint", "joint is implemented for segmentation only"),
+    (["task.name=classification"], "edsr+td-s2t", "implemented for segmentation only"),
+    ([], "dsrnet-plus+td-joint", "implemented for single-image SR backends only"),
+    (["task.protocol=train-per-variant"], "edsr+td-s2t", "needs task.protocol=train-on-hr"),
+    (["sr.task_driven.finetune_epochs=0"], "edsr+td-s2t", "finetune_epochs"),
     (["sr.task_driven.model=fcm"], "edsr+td", "Did you mean 'segmentation/fcn'"),
     (["sr.task_driven.task=detection"], "edsr+td", "set task.name=detection"),
 ])
