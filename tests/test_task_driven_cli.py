@@ -155,3 +155,39 @@ def test_run_shows_plain_and_task_driven_side_by_side(tmp_path):
     assert {"HR", "LR", "SR:edsr", "SR:edsr+td-frozen"} <= set(rows["variant"])
     table = next(out.glob("*/tables/segmentation-fcn-iou.md")).read_text()
     assert "SR(edsr)" in table and "SR(edsr+td-frozen)" in table
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", ["s2t", "joint"])
+def test_run_own_task_model_protocols_kill_9_and_rerun_give_identical_rows(tmp_path,
+                                                                          protocol):
+    """`bench run` with edsr+td-s2t / edsr+td-joint: the column is in the table, scored by
+    its own task model (an extra group), and a kill -9 in the middle of the SR training (the
+    write after its first last.pt) then a rerun gives the uninterrupted run's rows."""
+    from bench.store import load_runs
+
+    backend = f"edsr+td-{protocol}"
+    args = ["run", *SMOKE, "--task", "segmentation", "--model", "fcn", "--set",
+            f"sr.backends=[bicubic,{backend}]"]
+    log = tmp_path / "writes.txt"
+    full = _bench([*args, "--out", str(tmp_path / "a")], tmp_path / "ca",
+                  SEWER_BENCH_COUNT_WRITES=str(log))
+    assert full.returncode == 0, full.stderr
+    assert f"trained on SR:{backend}" in full.stderr  # its own group
+    table = next((tmp_path / "a").glob("*/tables/segmentation-fcn-iou.md")).read_text()
+    assert f"SR({backend})" in table and "scored by its own task model" in table
+    writes = log.read_text().splitlines()
+    first_ckpt = next(int(w.split()[0]) for w in writes  # last.pt's temp (.tmp-*.pt)
+                      if "-train/" in w and w.endswith(".pt"))
+    out, cache = tmp_path / "b", tmp_path / "cb"
+    killed = _bench([*args, "--out", str(out)], cache,
+                    SEWER_BENCH_KILL_AT_WRITE=str(first_ckpt + 1))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert list(cache.rglob("last.pt")), "killed mid-training: a checkpoint to resume from"
+    again = _bench([*args, "--out", str(out)], cache)
+    assert again.returncode == 0, again.stderr
+    cols = ["variant", "cls", "metric", "value", "seed"]
+    a = load_runs(tmp_path / "a")[cols].sort_values(cols).reset_index(drop=True)
+    b = load_runs(out)[cols].sort_values(cols).reset_index(drop=True)
+    assert f"SR:{backend}" in set(a["variant"]) and a.equals(b)
+    assert json.loads(full.stdout)["tables"] == json.loads(again.stdout)["tables"]
