@@ -47,7 +47,7 @@ def group_task_key(plan: Any, group: Any, fit: Any, settings: dict, sr_fingerpri
 
 
 def fit_own(plan: Any, group: Any, model: Any, fit: Any, settings: dict, cache: Any,
-            images_of: Callable, targets, progress: Callable | None) -> None:  # type: ignore[no-untyped-def]
+            images_of: Callable, targets: Any, progress: Callable | None) -> None:
     """Give `model` (built, untrained) the weights of its own-model group: s2t fine-tunes
     the HR model (trained first when missing, under its lock, as the HR group would);
     joint's model comes from the SR training and is only loaded."""

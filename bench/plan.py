@@ -164,10 +164,13 @@ def make_plan(cfg: BenchConfig, task: ResolvedTask, store: ResultStore, device: 
     shared = [v for v in variants if v not in own]
     for v in own:
         t = v.resolved.task_driven
-        if t.protocol == "joint" and (t.model not in task.models or t.seed not in cfg.seeds):
-            raise ConfigError(f"backend {v.backend!r}: joint trains the {t.model} model of "
-                              f"seed {t.seed}, which this run does not evaluate (models "
-                              f"{', '.join(task.models)}; seeds {cfg.seeds})")
+        # joint trains one task model, so its column has one seed: beside other seeds its
+        # mean, spread and ΔHR would mix replicates (the tables pair columns by seed)
+        if t.protocol == "joint" and (t.model not in task.models or cfg.seeds != [t.seed]):
+            raise ConfigError(f"backend {v.backend!r}: joint trains one task model ({t.model}, "
+                              f"seed {t.seed}), so the run must evaluate that model with that "
+                              f"one seed (now models {', '.join(task.models)}, seeds "
+                              f"{cfg.seeds}): --set 'seeds=[{t.seed}]'")
     for model in task.models:
         for seed in cfg.seeds:
             for trained_on in (variants if per_variant else [HR]):

@@ -16,6 +16,11 @@ harness trains on HR for the task (`task.name`), model `sr.task_driven.model` (d
 task's first model), seed `sr.task_driven.seed` (default: `seeds[0]`); when it is not trained
 yet it is trained first (`ensure_task_model`), as distillation trains a missing teacher.
 Nothing changes for a plain name with the pixel objective: its key stays what it was.
+
+Protocols: `frozen` and `s2t` train the same SR network (s2t's weights are frozen's: same key,
+same file, `weights_name`); `joint` alternates SR and task steps (bench/training/joint.py).
+The SR columns of s2t and joint are scored by their own task model (bench/own_task.py);
+`_check_protocol` refuses, in one line, what they are not implemented for.
 """
 from __future__ import annotations
 
@@ -139,7 +144,7 @@ def resolve(names: Sequence[str], cfg: BenchConfig, resolve_plain: Callable,
     return out
 
 
-def _check_protocol(name: str, rb, t: TaskDrivenTarget, cfg: BenchConfig) -> None:  # type: ignore[no-untyped-def]
+def _check_protocol(name: str, rb: Any, t: TaskDrivenTarget, cfg: BenchConfig) -> None:
     if t.protocol in OWN_TASK_MODEL and cfg.task.protocol != "train-on-hr":
         raise ConfigError(f"backend {name!r}: protocol {t.protocol} fine-tunes the HR-trained "
                           "task model, so it needs task.protocol=train-on-hr (now "
@@ -150,7 +155,8 @@ def _check_protocol(name: str, rb, t: TaskDrivenTarget, cfg: BenchConfig) -> Non
     if t.protocol != "joint":
         return
     if rb.spec.needs_reference:
-        raise ConfigError(f"backend {name!r}: joint is implemented for single-image SR backends only "
+        raise ConfigError(f"backend {name!r}: joint is implemented for single-image SR "
+                          "backends only "
                           f"({rb.name!r} takes a reference image)")
     if cfg.sr.train.world_size > 1:
         raise ConfigError(f"backend {name!r}: joint trains on one process "

@@ -50,6 +50,14 @@ def test_one_line_errors(capsys, tmp_path, monkeypatch, sets, backend, expected)
     assert expected in _err(capsys, argv)
 
 
+def test_joint_refuses_a_run_with_other_seeds(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEWER_BENCH_CACHE", str(tmp_path))
+    err = _err(capsys, ["run", "--profile", "smoke", "--model", "fcn", "--dry-run",
+                        "--out", str(tmp_path / "out"), "--set", "seeds=[0,1]",
+                        "--set", "sr.backends=[edsr+td-joint]"])
+    assert "joint trains one task model (fcn, seed 0)" in err and "seeds=[0]" in err
+
+
 def test_a_task_model_without_feature_taps_is_refused(capsys, tmp_path, monkeypatch):
     from tasks.segmentation.models import FCNModel
 
