@@ -50,6 +50,28 @@ def test_one_line_errors(capsys, tmp_path, monkeypatch, sets, backend, expected)
     assert expected in _err(capsys, argv)
 
 
+def test_plan_gives_s2t_and_joint_columns_their_own_groups(capsys, tmp_path, monkeypatch):
+    """HR, LR and the other SR columns stay with each model's HR-trained group; s2t gets a
+    group per model and seed, joint one (its task model's); s2t's SR weights are frozen's."""
+    monkeypatch.setenv("SEWER_BENCH_CACHE", str(tmp_path))
+    assert main(["run", "--profile", "smoke", "--dry-run", "--json", "--out",
+                 str(tmp_path / "out"), "--set",
+                 "sr.backends=[bicubic,edsr+td-frozen,edsr+td-s2t,edsr+td-joint]"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    groups = {(g["model"], g["trained_on"]): g["cells"] for g in plan["groups"]}
+    shared = ["HR", "LR", "SR:bicubic", "SR:edsr+td-frozen"]
+    assert groups == {("fcn", "HR"): shared, ("deeplabv3plus", "HR"): shared,
+                      ("fcn", "SR:edsr+td-s2t"): ["SR:edsr+td-s2t"],
+                      ("deeplabv3plus", "SR:edsr+td-s2t"): ["SR:edsr+td-s2t"],
+                      ("fcn", "SR:edsr+td-joint"): ["SR:edsr+td-joint"]}
+    assert plan["cells_total"] == 11
+    (frozen, s2t, joint) = resolve_backends(["edsr+td-frozen", "edsr+td-s2t", "edsr+td-joint"],
+                                            load_config("smoke"))
+    assert s2t.weights_key == frozen.weights_key != joint.weights_key
+    assert s2t.task_driven.sr_protocol == "frozen" and joint.task_driven.sr_protocol == "joint"
+    assert s2t.task_driven.finetune_epochs == max(1, load_config("smoke").task.epochs // 4)
+
+
 def test_joint_refuses_a_run_with_other_seeds(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("SEWER_BENCH_CACHE", str(tmp_path))
     err = _err(capsys, ["run", "--profile", "smoke", "--model", "fcn", "--dry-run",
