@@ -168,3 +168,15 @@ def test_s2t_key_holds_the_hr_model_key_and_the_sr_weights_key(tmp_path, monkeyp
 
 
 from bench.training.trainer import train_sr  # noqa: E402
+
+
+def test_frozen_train_config_dumps_as_before():
+    """The joint-only fields are left out of a frozen config's dump, so a frozen training's
+    last.pt from before they existed still resumes (check_resume_config compares dumps)."""
+    frozen = TaskDrivenTrainConfig(task="segmentation", model="fcn", key="k", directory="d")
+    assert set(frozen.model_dump(mode="json")) == {"task", "model", "settings", "key",
+                                                   "directory", "lambda_tdp", "warmup",
+                                                   "protocol"}
+    joint = TaskDrivenTrainConfig(task="segmentation", model="fcn", key="k", directory="d",
+                                  protocol="joint", fit=FIT, data={"name": "x"}, classes=["a"])
+    assert TaskDrivenTrainConfig.model_validate(joint.model_dump(mode="json")) == joint

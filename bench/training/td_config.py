@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 from bench.registry import did_you_mean
 
@@ -74,3 +74,12 @@ class TaskDrivenTrainConfig(BaseModel):
 
     _protocol = field_validator("protocol")(
         lambda v: check_choice(v, PROTOCOLS, "task_driven.protocol"))
+
+    @model_serializer(mode="wrap")
+    def _without_empty_joint_fields(self, handler):  # type: ignore[no-untyped-def]
+        # frozen's dump stays what it was, so its last.pt checkpoints still resume
+        out = handler(self)
+        return {k: v for k, v in out.items() if v or k not in _JOINT_FIELDS}
+
+
+_JOINT_FIELDS = ("fit", "data", "classes")
