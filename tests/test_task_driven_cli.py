@@ -221,3 +221,27 @@ def test_run_own_task_model_protocols_kill_9_and_rerun_give_identical_rows(tmp_p
     b = load_runs(out)[cols].sort_values(cols).reset_index(drop=True)
     assert f"SR:{backend}" in set(a["variant"]) and a.equals(b)
     assert json.loads(full.stdout)["tables"] == json.loads(again.stdout)["tables"]
+
+
+@pytest.mark.slow
+def test_train_sr_joint_publishes_its_task_model_and_fresh_retrains_both(tmp_path,
+                                                                         monkeypatch):
+    from bench.cache import Cache
+    from bench.task_driven import joint_task_key
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SEWER_BENCH_CACHE", str(cache))
+    (backend,) = resolve_backends(["edsr+td-joint"], load_config("smoke", overrides=[
+        "sr.train.iterations=4", "sr.train.val_every=2"]))
+    task_dir = Cache(cache).task_dir(joint_task_key(backend))
+    args = ["train-sr", "--backend", "edsr+td-joint", *SMOKE]
+    full = _bench(args, cache)
+    assert full.returncode == 0, full.stderr
+    weights = json.loads(full.stdout)["weights"]
+    first = _sha(weights), _sha(task_dir / "model.safetensors")
+    killed = _bench([*args, "--fresh"], cache, SEWER_BENCH_KILL_AT_WRITE="5")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not task_dir.exists() and not Path(weights).exists()  # the pair goes together
+    again = _bench(args, cache)
+    assert again.returncode == 0, again.stderr
+    assert (_sha(weights), _sha(task_dir / "model.safetensors")) == first

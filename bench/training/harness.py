@@ -56,6 +56,9 @@ def train_backend(backend, cfg: BenchConfig, cache: Cache, device: str, progress
         atomic.remove_stale_temps(stem.parent)  # e.g. a last.pt temp of a killed training
         if fresh:
             shutil.rmtree(work, ignore_errors=True)
+            if backend.task_driven is not None and backend.task_driven.sr_protocol == "joint":
+                from bench.task_driven import joint_task_key  # its pair goes with the weights
+                shutil.rmtree(cache.task_dir(joint_task_key(backend)), ignore_errors=True)
             for suffix in (".safetensors", ".json"):
                 stem.with_suffix(suffix).unlink(missing_ok=True)
         if weights.exists() and stop_after is None:
