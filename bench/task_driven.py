@@ -145,6 +145,11 @@ def resolve(names: Sequence[str], cfg: BenchConfig, resolve_plain: Callable,
 
 
 def _check_protocol(name: str, rb: Any, t: TaskDrivenTarget, cfg: BenchConfig) -> None:
+    base = name[:-len(SUFFIX)] if name.endswith(SUFFIX) else name
+    if t.protocol in OWN_TASK_MODEL and not name.endswith(f"{SUFFIX}-{t.protocol}"):
+        # the column is scored by its own task model: its label must say so in every row
+        raise ConfigError(f"backend {name!r}: protocol {t.protocol} is named in the backend "
+                          f"name, so every row records it: use {base}{SUFFIX}-{t.protocol}")
     if t.protocol in OWN_TASK_MODEL and cfg.task.protocol != "train-on-hr":
         raise ConfigError(f"backend {name!r}: protocol {t.protocol} fine-tunes the HR-trained "
                           "task model, so it needs task.protocol=train-on-hr (now "

@@ -39,6 +39,9 @@ def _err(capsys, argv) -> str:
     ([], "dsrnet-plus+td-joint", "implemented for single-image SR backends only"),
     (["task.protocol=train-per-variant"], "edsr+td-s2t", "needs task.protocol=train-on-hr"),
     (["sr.task_driven.finetune_epochs=0"], "edsr+td-s2t", "finetune_epochs"),
+    (["sr.task_driven.protocol=joint"], "edsr+td", "use edsr+td-joint"),
+    (["sr.train.objective=task-driven", "sr.task_driven.protocol=s2t"], "edsr",
+     "use edsr+td-s2t"),
     (["sr.task_driven.model=fcm"], "edsr+td", "Did you mean 'segmentation/fcn'"),
     (["sr.task_driven.task=detection"], "edsr+td", "set task.name=detection"),
 ])
