@@ -234,10 +234,11 @@ def test_train_sr_joint_publishes_its_task_model_and_fresh_retrains_both(tmp_pat
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("SEWER_BENCH_CACHE", str(cache))
+    # threads fixed: the task model's key holds them (this process's may differ)
     (backend,) = resolve_backends(["edsr+td-joint"], load_config("smoke", overrides=[
-        "sr.train.iterations=4", "sr.train.val_every=2"]))
+        "sr.train.iterations=4", "sr.train.val_every=2", "threads=1"]))
     task_dir = Cache(cache).task_dir(joint_task_key(backend))
-    args = ["train-sr", "--backend", "edsr+td-joint", *SMOKE]
+    args = ["train-sr", "--backend", "edsr+td-joint", *SMOKE, "--set", "threads=1"]
     full = _bench(args, cache)
     assert full.returncode == 0, full.stderr
     weights = json.loads(full.stdout)["weights"]
