@@ -40,6 +40,12 @@ class ResolvedBackend:
     teacher: "ResolvedBackend | None" = None                   # a distilled backend's teacher
     task_driven: Any = None  # bench.task_driven.TaskDrivenTarget of a task-driven variant
     train: Any = None        # its SRTrainSettings: sr.train + sr.train_by_backend.<name>
+    weights_name: str | None = None  # the name its weights file is under (None: `name`);
+    # BASE+td-s2t's SR weights are BASE+td-frozen's, so the two share one file
+
+    @property
+    def weights_label(self) -> str:
+        return self.weights_name or self.name
 
     @property
     def needs_reference(self) -> bool:
@@ -63,7 +69,7 @@ class ResolvedBackend:
 
     def weights_stem(self, cache: Cache) -> Path:
         assert self.weights_key is not None
-        return cache.weights_stem(self.name, self.weights_key)
+        return cache.weights_stem(self.weights_label, self.weights_key)
 
     def has_weights(self, cache: Cache) -> bool:
         if not self.trained_by_harness:

@@ -16,8 +16,8 @@ from pathlib import Path
 from bench.cache import Cache
 from bench.faults import fault
 from bench.locks import key_lock
-from bench.plan import (Group, Plan, fit_config, model_settings, open_task_dataset,
-                        task_model_key)
+from bench.own_task import fit_own, group_task_key, protocol_of
+from bench.plan import Group, Plan, fit_config, model_settings, open_task_dataset
 from bench.store import Row
 from bench.variants import Targets, VariantContext, VariantImages
 
@@ -34,8 +34,8 @@ def group_state(plan: Plan, group: Group, cache: Cache) -> str:
         if not group.trained_on.resolved.has_weights(cache):
             return "will be trained (after its SR backend)"
     ctx = _context(plan, cache)
-    key = task_model_key(plan, group, fit_config(plan, group), _sr_fingerprint(plan, group, ctx),
-                         model_settings(plan, group))
+    key = group_task_key(plan, group, fit_config(plan, group), model_settings(plan, group),
+                         _sr_fingerprint(plan, group, ctx))
     return "cached" if _is_complete(cache.task_dir(key)) else "will be trained"
 
 
@@ -84,7 +84,7 @@ def run_group(plan: Plan, group: Group, progress=None) -> tuple[list[tuple[str, 
     ctx = _context(plan, cache)
     fit, settings = fit_config(plan, group), model_settings(plan, group)
     full_name = f"{plan.task.name}/{group.model}"
-    key = task_model_key(plan, group, fit, _sr_fingerprint(plan, group, ctx), settings)
+    key = group_task_key(plan, group, fit, settings, _sr_fingerprint(plan, group, ctx))
     directory = cache.task_dir(key)
     model = plan.task.make_model(group.model, **settings)
     # one process trains a given task model; another that needs it waits, then loads it
@@ -102,8 +102,12 @@ def run_group(plan: Plan, group: Group, progress=None) -> tuple[list[tuple[str, 
                 if progress is not None:
                     progress(f"train {group.model} ({group.trained_on})", step, total, text)
 
-            model.fit(VariantImages(train, group.trained_on, ctx), Targets(train),
-                      plan.classes, fit, progress=report)
+            if protocol_of(group):  # an SR column's own task model (s2t, joint)
+                fit_own(plan, group, model, fit, settings, cache,
+                        lambda v: VariantImages(train, v, ctx), Targets(train), report)
+            else:
+                model.fit(VariantImages(train, group.trained_on, ctx), Targets(train),
+                          plan.classes, fit, progress=report)
             train_log.close()
             cache.publish_dir(directory, model.save, complete=_is_complete)
             cache.count("task_trained")

@@ -22,6 +22,7 @@ from bench.config import BenchConfig
 from bench.errors import ConfigError
 from bench.resolved_task import ResolvedTask
 from bench.store import ResultStore, cell_id
+from bench.task_driven import own_task_protocol
 from bench.variants import HR, LR, Variant
 # The task model's identity, defined below the backends (task-driven SR resolves it there):
 from bench.task_key import fit_config, model_settings, task_model_key  # noqa: F401 (re-export)
@@ -158,20 +159,47 @@ def make_plan(cfg: BenchConfig, task: ResolvedTask, store: ResultStore, device: 
     plan.train_fingerprint = training_fingerprint(dataset)  # task models: not the test split
     done = store.done_cells()
     per_variant = cfg.task.protocol == "train-per-variant"
+    # s2t / joint SR columns are scored by their own task model: a group of their own each
+    own = [v for v in variants if own_task_protocol(v.resolved)]
+    shared = [v for v in variants if v not in own]
+    for v in own:
+        t = v.resolved.task_driven
+        # joint trains one task model, so its column has one seed: beside other seeds its
+        # mean, spread and ΔHR would mix replicates (the tables pair columns by seed)
+        if t.protocol == "joint" and (t.model not in task.models or cfg.seeds != [t.seed]):
+            raise ConfigError(f"backend {v.backend!r}: joint trains one task model ({t.model}, "
+                              f"seed {t.seed}), so the run must evaluate that model with that "
+                              f"one seed (now models {', '.join(task.models)}, seeds "
+                              f"{cfg.seeds}): --set 'seeds=[{t.seed}]'")
     for model in task.models:
         for seed in cfg.seeds:
             for trained_on in (variants if per_variant else [HR]):
-                evaluated = [trained_on] if per_variant else variants
-                cells = [Cell(cell_id(task.name, model, seed, trained_on.label, v.label), model,
-                              seed, trained_on, v) for v in evaluated]
-                plan.cells_total += len(cells)
-                plan.done += [c for c in cells if c.id in done]
-                todo = tuple(c for c in cells if c.id not in done)
-                if todo:
-                    plan.groups.append(Group(model, seed, trained_on, todo))
+                _add_group(plan, done, model, seed, trained_on,
+                           [trained_on] if per_variant else shared)
+            for v in own:
+                if _has_own_model(v, model, seed):
+                    _add_group(plan, done, model, seed, v, [v])
     for group in plan.groups:  # per-model fit options: a typo fails here, not mid-run
         fit_config(plan, group)
     return plan
+
+
+def _add_group(plan: Plan, done: set, model: str, seed: int, trained_on: Variant,
+               evaluated: list[Variant]) -> None:
+    cells = [Cell(cell_id(plan.task.name, model, seed, trained_on.label, v.label), model, seed,
+                  trained_on, v) for v in evaluated]
+    plan.cells_total += len(cells)
+    plan.done += [c for c in cells if c.id in done]
+    todo = tuple(c for c in cells if c.id not in done)
+    if todo:
+        plan.groups.append(Group(model, seed, trained_on, todo))
+
+
+def _has_own_model(v: Variant, model: str, seed: int) -> bool:
+    """s2t fine-tunes every (model, seed)'s HR model; joint trains one task model, the one
+    its SR training alternates with (sr.task_driven.model / seed), so only that cell exists."""
+    t = v.resolved.task_driven
+    return t.protocol == "s2t" or (t.model, t.seed) == (model, seed)
 
 
 def still_to_do(group: Group, store: ResultStore) -> Group | None:

@@ -16,6 +16,11 @@ harness trains on HR for the task (`task.name`), model `sr.task_driven.model` (d
 task's first model), seed `sr.task_driven.seed` (default: `seeds[0]`); when it is not trained
 yet it is trained first (`ensure_task_model`), as distillation trains a missing teacher.
 Nothing changes for a plain name with the pixel objective: its key stays what it was.
+
+Protocols: `frozen` and `s2t` train the same SR network (s2t's weights are frozen's: same key,
+same file, `weights_name`); `joint` alternates SR and task steps (bench/training/joint.py).
+The SR columns of s2t and joint are scored by their own task model (bench/own_task.py);
+`_check_protocol` refuses, in one line, what they are not implemented for.
 """
 from __future__ import annotations
 
@@ -37,30 +42,56 @@ _NAME = re.compile(r"^(?P<base>.+?)\+td(?:-(?P<protocol>[^+]+))?$")
 
 @dataclass(frozen=True)
 class TaskDrivenTarget:
-    """The frozen task model a task-driven backend learns from, and how."""
+    """The task model a task-driven backend learns from, and how (docs/task-driven.md)."""
 
     task: str
     model: str
     seed: int
     settings: dict[str, str]
     fit: dict[str, Any]            # tasks.base.FitConfig fields (device included)
-    key: str                       # the task model's cache key
+    key: str                       # the HR task model's cache key
     lambda_tdp: float
     warmup: int
     protocol: str
     classes: tuple[str, ...] = field(default=())
+    data: dict[str, Any] = field(default_factory=dict)  # the task's open_dataset arguments
+    finetune_epochs: int = 1       # s2t: epochs of fine-tuning on SR outputs
+    has_task_loss: bool = False    # the model has TaskModel.loss_fn (joint's task step)
+
+    @property
+    def sr_protocol(self) -> str:
+        """How the SR network is trained: s2t trains it as frozen does (only the task model
+        that scores its column differs), so its weights are frozen's."""
+        return "frozen" if self.protocol == "s2t" else self.protocol
 
     def identity(self) -> str:
         return (f"objective=task-driven|task={self.task}/{self.model}:{self.key}|"
-                f"lambda_tdp={self.lambda_tdp}|warmup={self.warmup}|protocol={self.protocol}")
+                f"lambda_tdp={self.lambda_tdp}|warmup={self.warmup}|"
+                f"protocol={self.sr_protocol}")
 
     def train_config(self, cache) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         """What `sr.train` adds for the trainer (`SRTrainConfig.objective/task_driven`)."""
+        joint = {"fit": self.fit, "data": self.data, "classes": list(self.classes)} \
+            if self.sr_protocol == "joint" else {}
         td = TaskDrivenTrainConfig(task=self.task, model=self.model, settings=self.settings,
                                    key=self.key, directory=str(cache.task_dir(self.key)),
                                    lambda_tdp=self.lambda_tdp, warmup=self.warmup,
-                                   protocol=self.protocol)
+                                   protocol=self.sr_protocol, **joint)
         return {"objective": "task-driven", "task_driven": td.model_dump()}
+
+
+def joint_task_key(backend) -> str:  # type: ignore[no-untyped-def]
+    """The cache key of the task model a `joint` training trains beside the SR weights."""
+    return key_of(backend.weights_key, "joint-task-model")
+
+
+OWN_TASK_MODEL = ("s2t", "joint")  # protocols whose SR column has its own task model
+
+
+def own_task_protocol(backend) -> str | None:  # type: ignore[no-untyped-def]
+    """s2t | joint when `backend`'s SR column is scored by its own task model, else None."""
+    t = getattr(backend, "task_driven", None)
+    return t.protocol if t is not None and t.protocol in OWN_TASK_MODEL else None
 
 
 def parse_name(name: str) -> tuple[str, str | None] | None:
@@ -103,14 +134,38 @@ def resolve(names: Sequence[str], cfg: BenchConfig, resolve_plain: Callable,
             continue
         _check_base(name, rb)
         protocol = (p[1] if p else None) or cfg.sr.task_driven.protocol
-        if protocol != "frozen":
-            raise ConfigError(f"backend {name!r}: task-driven protocol {protocol!r} is not "
-                              "implemented yet (only 'frozen' trains); see docs/task-driven.md")
         target = target or task_target(cfg)
         t = dataclasses.replace(target, protocol=protocol)
-        out.append(dataclasses.replace(rb, name=name, task_driven=t,
+        _check_protocol(name, rb, t, cfg)
+        # s2t's SR weights are frozen's (same key, same file): listed together, trained once
+        shared = f"{p[0] if p else name}{SUFFIX}-frozen" if protocol == "s2t" else None
+        out.append(dataclasses.replace(rb, name=name, task_driven=t, weights_name=shared,
                                        weights_key=key_of(rb.weights_key, t.identity())))
     return out
+
+
+def _check_protocol(name: str, rb: Any, t: TaskDrivenTarget, cfg: BenchConfig) -> None:
+    base = name[:-len(SUFFIX)] if name.endswith(SUFFIX) else name
+    if t.protocol in OWN_TASK_MODEL and not name.endswith(f"{SUFFIX}-{t.protocol}"):
+        # the column is scored by its own task model: its label must say so in every row
+        raise ConfigError(f"backend {name!r}: protocol {t.protocol} is named in the backend "
+                          f"name, so every row records it: use {base}{SUFFIX}-{t.protocol}")
+    if t.protocol in OWN_TASK_MODEL and cfg.task.protocol != "train-on-hr":
+        raise ConfigError(f"backend {name!r}: protocol {t.protocol} fine-tunes the HR-trained "
+                          "task model, so it needs task.protocol=train-on-hr (now "
+                          f"{cfg.task.protocol})")
+    if t.protocol in OWN_TASK_MODEL and not t.has_task_loss:
+        raise ConfigError(f"backend {name!r}: {t.protocol} is implemented for segmentation "
+                          f"only (the {t.task}/{t.model} model cannot be fine-tuned)")
+    if t.protocol != "joint":
+        return
+    if rb.spec.needs_reference:
+        raise ConfigError(f"backend {name!r}: joint is implemented for single-image SR "
+                          "backends only "
+                          f"({rb.name!r} takes a reference image)")
+    if cfg.sr.train.world_size > 1:
+        raise ConfigError(f"backend {name!r}: joint trains on one process "
+                          f"(sr.train.world_size={cfg.sr.train.world_size})")
 
 
 def _check_base(name: str, rb) -> None:  # type: ignore[no-untyped-def]
@@ -189,10 +244,15 @@ def task_target(cfg: BenchConfig) -> TaskDrivenTarget:
                      list(dataset.classes), threads, training_fingerprint(dataset))
     group = _HRGroup(model, cfg.seeds[0] if td.seed is None else td.seed)
     fit, settings = fit_config(plan, group), model_settings(plan, group)
+    d = cfg.data
+    data = dict(name=d.dataset, seed=d.seed, n_train=d.n_train, n_val=d.n_val,
+                n_test=d.n_test, data_root=str(d.data_root) if d.data_root else None)
     return TaskDrivenTarget(task, model, group.seed, settings, dict(vars(fit)),
                             task_model_key(plan, group, fit, None, settings),
                             td.lambda_tdp, td.warmup_steps(cfg.sr.train.iterations),
-                            td.protocol, tuple(plan.classes))
+                            td.protocol, tuple(plan.classes), data,
+                            td.finetune(cfg.task.epochs),
+                            bool(getattr(rtask.model_class(model), "has_task_loss", False)))
 
 
 def _complete(directory: Path) -> bool:

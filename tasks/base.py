@@ -120,6 +120,29 @@ class TaskModel(ABC):
         raise ConfigError(f"task model {self.task}/{self.name} has no feature taps "
                           "(features(x)); task-driven SR needs them")
 
+    # --- training on batches the caller builds (task-driven SR: s2t and joint) -------------
+    # `has_task_loss`: the model implements `finetune` and `loss_fn` (segmentation does).
+    has_task_loss: bool = False
+
+    def finetune(self, images: Sequence[np.ndarray], targets: Sequence[Target],
+                 cfg: FitConfig, progress: ProgressFn | None = None) -> None:
+        """Continue training the fitted (or loaded) model on `images` with the fit's loss
+        and schedule for cfg.epochs (s2t: the HR-trained model fine-tuned on SR outputs)."""
+        from bench.errors import ConfigError
+
+        raise ConfigError(f"task model {self.task}/{self.name} cannot be fine-tuned "
+                          "(s2t and joint are implemented for segmentation only)")
+
+    def loss_fn(self, train_targets: Sequence[Target]):  # type: ignore[no-untyped-def]
+        """The task's own training loss as a function of one batch, loss(x, targets): x float
+        (B, 3, H, W) in [0, 1] at the targets' size, differentiable w.r.t. the networks'
+        weights (put them in train mode first). Statistics `fit` takes from the training
+        split (segmentation: the class weights) come from `train_targets`, once."""
+        from bench.errors import ConfigError
+
+        raise ConfigError(f"task model {self.task}/{self.name} has no per-batch loss (s2t "
+                          "and joint are implemented for segmentation only)")
+
     def save(self, directory: Path) -> None:
         """`directory/model.safetensors` (weights) + `directory/model.json` (metadata)."""
         nets = self.networks()

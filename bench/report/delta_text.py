@@ -57,6 +57,10 @@ def _cells(table: DeltaTable, source: str, compact: bool = False) -> list[str]:
     return list(table.formatted(compact=compact)[source])
 
 
+# task-driven protocols whose SR column has its own task model (bench.task_driven.OWN_TASK_MODEL)
+OWN_TASK_MODEL_SUFFIXES = ("+td-s2t", "+td-joint")
+
+
 def legend(table: DeltaTable) -> str:
     """What the columns mean; printed under every human table."""
     unit = "points of %" if table.unit == "%" else (table.unit or "metric units")
@@ -75,6 +79,14 @@ def legend(table: DeltaTable) -> str:
                      f"the resolution loss the SR backend wins back; {NO_VALUE} where HR − LR "
                      f"< {MIN_GAP:g} {'points' if table.unit == '%' else 'units'} (no loss to "
                      f"win back){extra}.")
+    own = [b for b in table.shown_backends if b.endswith(OWN_TASK_MODEL_SUFFIXES)]
+    if own:  # bench/own_task.py: these columns have a task model of their own
+        names = ", ".join(f"SR({b})" for b in own)
+        lines.append(f"{names}: scored by {'its' if len(own) == 1 else 'their'} own task model "
+                     "(s2t: the HR-trained model fine-tuned on that backend's SR outputs; "
+                     "joint: the task model trained jointly with that backend); LR, HR and "
+                     "the other columns by the HR-trained model, so ΔHR = HR(HR-trained "
+                     "model) − SR(own model) (docs/task-driven.md).")
     if table.n_seeds > 1:
         lines.append(f"Cells: mean ± std over {table.n_seeds} seeds.")
     if iv is not None:

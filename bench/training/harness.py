@@ -32,7 +32,7 @@ def train_config(backend, cfg: BenchConfig, device: str, cache: Cache | None = N
                              "weights_sha256": sha256_file(weights),
                              "hparams": backend.teacher.hparams}}
     return load_train_config({
-        **t.training_fields(), "backend": backend.name, "hparams": backend.hparams,
+        **t.training_fields(), "backend": backend.weights_label, "hparams": backend.hparams,
         "ref_policy": backend.train_policy, "val_every": min(t.val_every, t.iterations),
         "seed": cfg.data.seed if t.seed is None else t.seed, "device": device,
         "degradation": cfg.degradation.model_dump(),
@@ -56,6 +56,9 @@ def train_backend(backend, cfg: BenchConfig, cache: Cache, device: str, progress
         atomic.remove_stale_temps(stem.parent)  # e.g. a last.pt temp of a killed training
         if fresh:
             shutil.rmtree(work, ignore_errors=True)
+            if backend.task_driven is not None and backend.task_driven.sr_protocol == "joint":
+                from bench.task_driven import joint_task_key  # its pair goes with the weights
+                shutil.rmtree(cache.task_dir(joint_task_key(backend)), ignore_errors=True)
             for suffix in (".safetensors", ".json"):
                 stem.with_suffix(suffix).unlink(missing_ok=True)
         if weights.exists() and stop_after is None:
@@ -71,7 +74,7 @@ def _weights_lock(cache: Cache, backend):
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return contextlib.nullcontext()
-    return key_lock(cache.lock_path("weights", f"{backend.name}-{backend.weights_key}"),
+    return key_lock(cache.lock_path("weights", f"{backend.weights_label}-{backend.weights_key}"),
                     f"the weights of {backend.name}")
 
 
@@ -103,12 +106,30 @@ def _train_locked(backend, cfg: BenchConfig, cache: Cache, device: str, stem: Pa
         return work
     if not is_main_process():  # rank 0 publishes; a rank that went on before it did would
         return _wait_published(stem.with_suffix(".safetensors"))  # train the key again
+    td = backend.task_driven
+    if td is not None and td.sr_protocol == "joint":  # before the weights: they mean "done"
+        _publish_joint_task_model(backend, cache, result.best_weights.parent / "best-task")
     # Sidecar first, weights last: a reader trusts the weights file only, so it never sees
     # weights without their sidecar.
     for suffix in (".json", ".safetensors"):
         with atomic.atomic_path(stem.with_suffix(suffix)) as tmp:
             shutil.copyfile(result.best_weights.with_suffix(suffix), tmp)
     return stem.with_suffix(".safetensors")
+
+
+def _publish_joint_task_model(backend, cache: Cache, source: Path) -> None:
+    """The task model trained with `joint` (snapshotted with the best SR weights) into the
+    task cache, under bench.task_driven.joint_task_key: its SR column's task model."""
+    from bench.task_driven import joint_task_key
+
+    def complete(d: Path) -> bool:
+        return all((d / f).is_file() for f in ("model.json", "model.safetensors"))
+
+    if not complete(source):
+        raise RuntimeError(f"joint training of {backend.name}: no task model in {source}")
+    cache.publish_dir(cache.task_dir(joint_task_key(backend)),
+                      lambda d: shutil.copytree(source, d, dirs_exist_ok=True),
+                      complete=complete)
 
 
 def ensure_weights(backends, cfg: BenchConfig, cache: Cache, device: str,

@@ -22,8 +22,8 @@ trainer publishes.
 
 CQMix (`cqmix`): an 8x8 Bernoulli(0.5) mask per image, upscaled (nearest) to the image,
 pastes SR and HR patches into one image, mix = m·SR + (1 − m)·HR, within a batch item only.
-SR4IR's task step trains on CE(SR) + CE(HR) + CE(CQMix) (0.34 each); that step belongs to the
-`joint` protocol, which is not wired into the trainer yet (docs/task-driven.md).
+SR4IR's task step trains on CE(SR) + CE(HR) + CE(CQMix) (0.34 each); that step is the `joint`
+protocol's (bench/training/joint.py: `JointObjective`, a TaskDrivenObjective + a task step).
 """
 from __future__ import annotations
 
@@ -171,20 +171,3 @@ def load_task_model(task: str, model: str, settings: dict[str, Any], directory: 
     tm = resolve_task(task, (model,)).make_model(model, **settings)
     tm.load(d, device=str(device))
     return tm
-
-
-def task_driven_objective(model: nn.Module, cfg: Any, needs_reference: bool,
-                          device: torch.device, sr_forward: Callable) -> nn.Module:
-    """The trainer's entry point: wrap `model` when `cfg.objective` is task-driven."""
-    if cfg.objective != "task-driven":
-        return model
-    td = cfg.task_driven
-    if td is None:
-        raise ConfigError("train-sr: objective task-driven needs its task model "
-                          "(sr.task_driven; the harness fills it in)")
-    if td.protocol != "frozen":
-        raise ConfigError(f"sr.task_driven.protocol={td.protocol}: not implemented yet "
-                          "(only 'frozen' trains); see docs/task-driven.md")
-    task = load_task_model(td.task, td.model, td.settings, td.directory, device)
-    return TaskDrivenObjective(model, task, td.lambda_tdp, td.warmup, needs_reference,
-                               sr_forward)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 from bench.registry import did_you_mean
 
@@ -38,12 +38,18 @@ class TaskDrivenSettings(BaseModel):
                                                        "on; null = 10% of sr.train.iterations "
                                                        "(SR4IR: 10 of 100 epochs)")
     protocol: str = Field("frozen", description="frozen (task model frozen) | s2t | joint")
+    finetune_epochs: int | None = Field(None, ge=1, description="s2t: epochs of fine-tuning "
+                                        "the HR task model on SR outputs; null = "
+                                        "max(1, task.epochs // 4)")
 
     _protocol = field_validator("protocol")(
         lambda v: check_choice(v, PROTOCOLS, "sr.task_driven.protocol"))
 
     def warmup_steps(self, iterations: int) -> int:
         return iterations // 10 if self.warmup is None else self.warmup
+
+    def finetune(self, task_epochs: int) -> int:
+        return max(1, task_epochs // 4) if self.finetune_epochs is None else self.finetune_epochs
 
 
 class TaskDrivenTrainConfig(BaseModel):
@@ -59,6 +65,21 @@ class TaskDrivenTrainConfig(BaseModel):
     lambda_tdp: float = Field(1.0, ge=0)
     warmup: int = Field(0, ge=0)
     protocol: str = "frozen"
+    # joint only (the task step trains on the task's data: bench/training/joint.py)
+    fit: dict[str, Any] = Field(default_factory=dict, description="the task model's fit "
+                                "settings (tasks.base.FitConfig fields: batch_size, lr, seed)")
+    data: dict[str, Any] = Field(default_factory=dict, description="the task's dataset "
+                                 "(bench.datasets.open_dataset arguments)")
+    classes: list[str] = Field(default_factory=list, description="the task's classes")
 
     _protocol = field_validator("protocol")(
         lambda v: check_choice(v, PROTOCOLS, "task_driven.protocol"))
+
+    @model_serializer(mode="wrap")
+    def _without_empty_joint_fields(self, handler):  # type: ignore[no-untyped-def]
+        # frozen's dump stays what it was, so its last.pt checkpoints still resume
+        out = handler(self)
+        return {k: v for k, v in out.items() if v or k not in _JOINT_FIELDS}
+
+
+_JOINT_FIELDS = ("fit", "data", "classes")

@@ -43,7 +43,7 @@ from bench.training.checkpoint import (CKPT_FORMAT, atomic_save, best_meta,
                                        check_resume_config, save_best)
 from bench.training.config import SRTrainConfig
 from bench.training.distill import distillation_objective, published
-from bench.training.task_driven import task_driven_objective
+from bench.training.joint import task_driven_objective
 from bench.training.data import (PatchBatches, PairSet, iteration_seed, make_loader,
                                        prepare_pairs, val_items)
 from bench.training.logger import TrainLogger
@@ -200,6 +200,9 @@ def _train_step(objective: nn.Module, model: nn.Module, batch: dict[str, torch.T
         optim.backward_step("d", d_loss)
         out["d_total"] = d_loss
     optim.end_iteration()
+    task_step = getattr(model, "task_step", None)
+    if callable(task_step):  # joint (bench/training/joint.py): the task model's step, SR frozen
+        out.update(task_step())
     return out
 
 
@@ -287,6 +290,8 @@ def _train(name: str, spec: ArchSpec, train_samples: Sequence[Sample],
                     best, best_it = val_psnr, it
                     save_best(published(model), out_dir, best_meta(name, spec, hparams, cfg, train_pairs,
                                                           val_pairs, fingerprint, best, it))
+                    if callable(getattr(model, "save_task_model", None)):  # joint: its pair
+                        model.save_task_model(out_dir / "best-task")
             logger.step(it, out, optim.lr(), val_psnr, time.perf_counter() - t0,
                         force=val_now, check_finite=not use_amp)
             if val_now or it == stop:

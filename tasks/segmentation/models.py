@@ -37,8 +37,9 @@ from torch import nn
 from bench.datasets.base import Target
 from tasks.base import FitConfig, ProgressFn, TaskModel, check_preset
 from tasks.segmentation.metrics import SegmentationEvaluator
-from tasks.segmentation.train import (MEAN, STD, LossConfig, PreparedSplit, fit_loop,
-                                      predict_masks)
+from tasks.segmentation.train import (MEAN, STD, LossConfig, PreparedSplit, class_weights,
+                                      fit_loop, pixel_counts, predict_masks, resize_masks,
+                                      segmentation_loss)
 
 FORMAT_VERSION = 1
 
@@ -116,6 +117,50 @@ class SegmentationModel(TaskModel):
                                 lr=cfg.lr, seed=cfg.seed, device=cfg.device,
                                 num_classes=num_classes, progress=progress,
                                 loss_cfg=LossConfig(self.class_weighting, self.dice))
+
+    # --- task-driven SR (s2t, joint) -------------------------------------------------------
+    has_task_loss = True
+
+    def _loss_cfg(self) -> LossConfig:
+        return LossConfig(bool(self.meta.get("class_weighting", self.class_weighting)),
+                          bool(self.meta.get("dice", self.dice)))
+
+    def finetune(self, images: Sequence[np.ndarray], targets: Sequence[Target],
+                 cfg: FitConfig, progress: ProgressFn | None = None) -> None:
+        if self.net is None:
+            raise RuntimeError(f"{self.name}: call fit() or load() before finetune()")
+        data = PreparedSplit(images, _Masks(targets), int(self.meta["image_size"]))
+        self.history = fit_loop(self.net, data, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                lr=cfg.lr, seed=cfg.seed, device=self.device,
+                                num_classes=int(self.meta["num_classes"]), progress=progress,
+                                loss_cfg=self._loss_cfg())
+
+    def loss_fn(self, train_targets: Sequence[Target]):  # type: ignore[no-untyped-def]
+        if self.net is None:
+            raise RuntimeError(f"{self.name}: call fit() or load() before loss_fn()")
+        size, k = int(self.meta["image_size"]), int(self.meta["num_classes"])
+        cfg = self._loss_cfg()
+        weight = None
+        if cfg.class_weighting:  # as fit_loop: pixel frequencies of the resized masks
+            counts = torch.zeros(k, dtype=torch.float64)
+            masks = _Masks(train_targets)
+            for i in range(len(masks)):
+                m = torch.from_numpy(masks[i])[None]
+                counts += pixel_counts(resize_masks(m, (size, size)) if size > 0 else m, k)
+            weight = class_weights(counts)
+        mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+
+        def loss(x: torch.Tensor, targets: Sequence[Target]) -> torch.Tensor:
+            m = torch.stack([torch.from_numpy(mk) for mk in _Masks(targets)]).to(x.device)
+            if size > 0 and tuple(x.shape[-2:]) != (size, size):
+                x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                                  align_corners=False)
+                m = resize_masks(m, (size, size))
+            x = (x - mean.to(x.device)) / std.to(x.device)
+            w = weight.to(x.device) if weight is not None else None
+            return segmentation_loss(self.net(x), m.long(), w, cfg)
+
+        return loss
 
     def predict(self, images: Sequence[np.ndarray],
                 out_sizes: Sequence[tuple[int, int]] | None = None) -> list[np.ndarray]:

@@ -143,6 +143,13 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (1 - dice[1:][present]).mean()
 
 
+def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
+                      loss_cfg: LossConfig) -> torch.Tensor:
+    """The training loss: class-weighted CE (ignore 255) + soft Dice (see the docstring)."""
+    loss = F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE_INDEX)
+    return loss + dice_loss(logits, target) if loss_cfg.dice else loss
+
+
 def fit_loop(net: nn.Module, data: PreparedSplit, *, epochs: int, batch_size: int,
              lr: float, seed: int, device: str, num_classes: int, loss_cfg: LossConfig,
              progress: Callable[[int, int, str], None] | None = None) -> list[float]:
@@ -180,10 +187,7 @@ def fit_loop(net: nn.Module, data: PreparedSplit, *, epochs: int, batch_size: in
             mb = torch.where(fb.view(-1, 1, 1), mb.flip(-1), mb)
             xb = normalise(xb.to(device, non_blocking=True))
             mb = mb.to(device, non_blocking=True).long()
-            logits = net(xb)
-            loss = F.cross_entropy(logits, mb, weight=weight, ignore_index=IGNORE_INDEX)
-            if loss_cfg.dice:
-                loss = loss + dice_loss(logits, mb)
+            loss = segmentation_loss(net(xb), mb, weight, loss_cfg)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"segmentation loss is {loss.item()} at step {step}; lower lr")
             opt.zero_grad(set_to_none=True)
