@@ -71,3 +71,21 @@ def test_study_killed_mid_way_resumes_to_identical_csvs(tmp_path):
     resumed = _bench(args, part / "cache")
     assert resumed.returncode == 0, resumed.stderr
     assert _csvs(part / "report") == expected
+
+
+@pytest.mark.slow
+def test_study_under_ray_gives_the_local_studys_csvs(tmp_path):
+    """The same study, each unit a Ray task on a local cluster the command starts itself, in a
+    cache of its own: every CSV of the report (leaderboard, rank agreement, Δ tables) equals
+    the local executor's byte for byte."""
+    pytest.importorskip("ray")
+    reports = {}
+    for executor in ("local", "ray"):
+        root = tmp_path / executor
+        done = _bench([*TINY, "--executor", executor, "--out", str(root / "out"),
+                       "--report", str(root / "report")], root / "cache",
+                      RAY_USAGE_STATS_ENABLED="0")
+        assert done.returncode == 0, done.stderr
+        reports[executor] = _csvs(root / "report")
+    assert "rank_agreement.csv" in reports["ray"]
+    assert reports["ray"] == reports["local"]
