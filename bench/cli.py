@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -80,6 +81,14 @@ def _interrupted(argv: list[str] | None, signum: int | None = None) -> int:
     return 128 + (signum or signal.SIGINT)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library's warning as one line of the run's log (its message, not the source line
+    that raised it): e.g. `warning: dsrnet: L_per skipped: no local VGG19 weights ...`."""
+    from bench.console import log
+
+    log(f"[yellow]warning[/]: {str(message).strip()}")
+
+
 def main(argv: list[str] | None = None) -> int:
     from bench import interrupt
     from bench.allocator import keep_freed_memory
@@ -87,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     keep_freed_memory()  # here, not at import: a process-wide setting only the CLI may choose
     passive_waiting()    # before torch is imported (bench/wait_policy.py says why)
+    shown_by, warnings.showwarning = warnings.showwarning, _one_line_warning
     interrupt.clear()
     interrupt.begin(sys.argv[1:] if argv is None else argv)
     pressed: list[int] = []
@@ -113,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     finally:
         _install_handlers(previous)
+        warnings.showwarning = shown_by  # in-process callers (tests) get theirs back
     if pressed and code == 130:
         return _interrupted(argv, pressed[0])
     return code if isinstance(code, int) else 0

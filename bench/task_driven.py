@@ -284,6 +284,19 @@ def _fit_task_model(t: TaskDrivenTarget, cfg: BenchConfig, cache, directory: Pat
     train = _open_task_data(cfg).split("train")
     rtask = resolve_task(t.task, (t.model,))
     model = rtask.make_model(t.model, **t.settings)
+    from bench.console import Heartbeat
+    from bench.training.task_log import TaskTrainLog
+
+    what = f"{t.task}/{t.model} (seed {t.seed}, HR)"
+    train_log, beat = TaskTrainLog(directory, what), None
+
+    def report(step: int, total: int, text: str) -> None:  # the log + a line with its ETA
+        nonlocal beat
+        train_log.step(step, total, text)
+        beat = beat or Heartbeat(f"  train {t.model} (HR, for task-driven SR)", total)
+        beat.update(step, text)
+
     model.fit([s.hr for s in train], [s.target for s in train], list(t.classes),
-              rtask.fit_config(**t.fit))
+              rtask.fit_config(**t.fit), progress=report)
+    train_log.close()
     cache.publish_dir(directory, model.save, complete=_complete)

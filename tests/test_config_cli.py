@@ -107,3 +107,22 @@ def test_run_boundary_errors_are_one_line(bench_cli, args, expected):
     code, out, err = bench_cli("run", "--profile", "smoke", "--dry-run", *args)
     assert code == 2, err
     assert expected in err and len(err.strip().splitlines()) == 1, err
+
+
+
+def test_a_library_warning_is_one_log_line(bench_cli, capsys):
+    """Warnings raised during a command print as `warning: <message>`, without the source
+    line that raised them; the caller's warning display is restored afterwards."""
+    import warnings
+
+    from bench.cli import _one_line_warning
+
+    before = warnings.showwarning
+    code, _, _ = bench_cli("ls", "backends")
+    assert code == 0 and warnings.showwarning is before
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _one_line_warning
+        warnings.warn("dsrnet: L_per skipped: no local VGG19 weights configured", UserWarning)
+    err = capsys.readouterr().err
+    assert err.strip() == "warning: dsrnet: L_per skipped: no local VGG19 weights configured"
