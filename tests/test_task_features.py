@@ -69,7 +69,9 @@ def test_taps_depend_on_the_batch_item_only():
     x = torch.rand(3, 3, 32, 32)
     with torch.no_grad():
         both, one = model.features(x)[0], model.features(x[1:2])[0]
-    torch.testing.assert_close(both[1:2], one, rtol=1e-5, atol=1e-6)
+    # float tolerance: batch 3 and batch 1 may take other conv kernels (seen with 1 thread:
+    # 1.5e-6); a batch dependence (BatchNorm in train mode) differs by far more
+    torch.testing.assert_close(both[1:2], one, rtol=1e-4, atol=1e-5)
 
 
 def test_a_model_without_taps_raises_a_clear_error():
