@@ -30,6 +30,9 @@ class StudySpec(BaseModel):
     tasks: list[str] = Field(min_length=1)
     backends: list[str] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
+    # task -> the task models its part trains (default: the task's own task.models). The quick
+    # study names each task's main model: the others cost time and add no column.
+    models: dict[str, list[str]] = Field(default_factory=dict)
     sr_dataset: str = "synthsewer-sr"
     cost_lr_size: str = "128x128"
 
@@ -75,8 +78,18 @@ def _check_names(spec: StudySpec, path: Path) -> None:
     from bench.backends import check_backend_names
     from bench.resolved_task import check_task_name
 
+    from bench.resolved_task import resolve_task
+
     for t in spec.tasks:
         check_task_name(t)
+    for t, models in spec.models.items():
+        if t not in spec.tasks:
+            raise ConfigError(f"{path}: models.{t}: {t!r} is not one of the study's tasks "
+                              f"({', '.join(spec.tasks)})")
+        try:
+            resolve_task(t, list(models))   # unknown or repeated model names fail here
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: models.{t}: {exc}") from None
     check_backend_names(spec.backends)
 
 
@@ -93,8 +106,10 @@ class StudyParts:
 def task_config(base: BenchConfig, spec: StudySpec, task: str, build) -> BenchConfig:
     """The `bench run --task <task>` config of one study part: the task's own defaults,
     then the study's backends and seeds. `build(**direct)` is the command's config builder."""
-    return build(**{"task.name": task, "sr.backends": list(spec.backends),
-                    "seeds": list(spec.seeds)})
+    part = {"task.name": task, "sr.backends": list(spec.backends), "seeds": list(spec.seeds)}
+    if task in spec.models:
+        part["task.models"] = list(spec.models[task])
+    return build(**part)
 
 
 def run_study(spec: StudySpec, build, device: str, progress: bool = True) -> StudyParts:

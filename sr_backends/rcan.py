@@ -5,10 +5,16 @@ the original checkpoints load into this module and our trained weights load via 
 `external` backend too. As in the original, the network works on a `rgb_range` (255) scale
 with a fixed mean shift; the forward takes and returns [0, 1] images and never modifies its
 input in place.
+
+`global_skip=True` (off in the registered spec; the quick profile turns it on, as for EDSR and
+ATD-light) adds a bicubic enlargement of the input to the output and zero-initialises the last
+conv, so the untrained network is exactly bicubic and learns only the residual; the parameters
+and their names are unchanged.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sr_backends.base import ArchSpec
@@ -62,9 +68,9 @@ class ResidualGroup(nn.Module):
 class RCAN(nn.Module):
     def __init__(self, n_resgroups: int = 10, n_resblocks: int = 20, n_feats: int = 64,
                  reduction: int = 16, scale: int = 4, rgb_range: float = 255.0,
-                 n_colors: int = 3) -> None:
+                 n_colors: int = 3, global_skip: bool = False) -> None:
         super().__init__()
-        self.scale, self.rgb_range = scale, float(rgb_range)
+        self.scale, self.rgb_range, self.global_skip = scale, float(rgb_range), global_skip
         self.sub_mean = MeanShift(rgb_range, sign=-1.0)
         self.add_mean = MeanShift(rgb_range, sign=1.0)
         self.head = nn.Sequential(default_conv(n_colors, n_feats, 3))
@@ -74,11 +80,17 @@ class RCAN(nn.Module):
         body.append(default_conv(n_feats, n_feats, 3))
         self.body = nn.Sequential(*body)
         self.tail = nn.Sequential(Upsampler(scale, n_feats), default_conv(n_feats, n_colors, 3))
+        if global_skip:  # start as exactly bicubic; learn only the residual
+            nn.init.zeros_(self.tail[-1].weight)
+            nn.init.zeros_(self.tail[-1].bias)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         x = self.head(self.sub_mean(lr * self.rgb_range))
         res = self.body(x)
         res += x
+        if self.global_skip:
+            base = F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
+            return base + self.tail(res) / self.rgb_range
         return self.add_mean(self.tail(res)) / self.rgb_range
 
 
@@ -88,6 +100,7 @@ def build_rcan(**hparams: object) -> RCAN:
 
 RCAN_SPEC = ArchSpec(
     arch="rcan",
+    model_class=RCAN,
     build=build_rcan,
     hparams={"n_resgroups": 10, "n_resblocks": 20, "n_feats": 64, "reduction": 16,
              "scale": 4, "rgb_range": 255.0},

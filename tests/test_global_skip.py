@@ -1,7 +1,7 @@
 """`global_skip`: a backend that offers it starts as exactly bicubic, with the same parameters.
 
-Registry-parametrised: every spec whose hyper-parameters accept `global_skip` (EDSR, ATD,
-ATD-light today) is covered, so a new backend offering it is tested without a new line."""
+Registry-parametrised: every spec whose hyper-parameters accept `global_skip` (EDSR, RCAN,
+ATD, ATD-light today) is covered, so a new backend offering it is tested without a new line."""
 from __future__ import annotations
 
 import pytest
@@ -15,7 +15,7 @@ SKIPPABLE = [n for n in BACKENDS.names()
 
 
 def test_the_skippable_backends_are_found():
-    assert {"edsr", "atd", "atd-light"} <= set(SKIPPABLE)
+    assert {"edsr", "atd", "atd-light", "rcan"} <= set(SKIPPABLE)
 
 
 @pytest.mark.parametrize("name", SKIPPABLE)

@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
     @app.command("study")
     def study(
         name: StudyOpt = "quick",
-        report: Annotated[Optional[Path], typer.Option("--report", metavar="DIR", help="Where the report goes (default: <out>/studies/<study>-<profile>).")] = None,
+        report: Annotated[Optional[Path], typer.Option("--report", metavar="DIR", help="Where the report goes (default: OUT/studies/STUDY-PROFILE).")] = None,
         executor: Annotated[Optional[str], typer.Option("--executor", "-x", help="local (default) | ray.")] = None,
         ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster: auto | HOST:PORT (default: start a local one).")] = None,
         config: ConfigOpt = None, sets: SetOpt = None, profile: ProfileOpt = None,
