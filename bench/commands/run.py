@@ -130,6 +130,10 @@ def print_tables(run_dir: Path, as_json: bool = False, settings=None) -> dict:
         for rt in rich_tables(t, title, out_console.width):
             out_console.print(rt)
         out_console.print(legend(t) + "\n", highlight=False, markup=False)
+        if t.contrasts:
+            from bench.report.contrast import to_markdown as contrast_markdown
+            out_console.print(contrast_markdown(t, t.contrasts).strip() + "\n",
+                              highlight=False, markup=False)
     return result
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.report.contrast import contrasts, derived_pairs
 from bench.report.delta_table import MIN_GAP, NO_VALUE, NS, DeltaTable  # noqa: F401
 from bench.stats.intervals import Resampled, table_intervals
 from bench.variants import Variant, is_sr_label, sr_label
@@ -127,12 +128,15 @@ def delta_tables(frame: pd.DataFrame, task: str, metric: str, classes: list[str]
         iv = None
         if resampled and model in resampled:
             iv = table_intervals(resampled[model], order, metric, foreign, backends, sign,
-                                 info.display_scale, {b: sr_label(b) for b in backends})
+                                 info.display_scale, {b: sr_label(b) for b in backends},
+                                 pairs=derived_pairs(backends))
             replays = resampled[model]
             iv.instances, iv.instance_unit = replays.instances, replays.instance_unit
-        tables.append(DeltaTable(str(model), metric, mean, std, n_seeds, backends, info.unit,
-                                 tuple(summary_rows), gap, tuple(same), iv,
-                                 (labels or {}).get(str(model), "")))
+        table = DeltaTable(str(model), metric, mean, std, n_seeds, backends, info.unit,
+                           tuple(summary_rows), gap, tuple(same), iv,
+                           (labels or {}).get(str(model), ""))
+        table.contrasts = contrasts(table, sign)
+        tables.append(table)
     return tables
 
 

@@ -1,7 +1,7 @@
 """The Δ table value (bench/report/delta.py computes it, delta_text.py presents it)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ class DeltaTable:
     same_as_lr: tuple[str, ...] = ()     # backends whose SR equals LR in every row and seed
     intervals: TableIntervals | None = None  # bootstrap intervals (bench/stats), if stored
     label: str = ""                      # what ran: "YOLOv5n (...)", shown in titles
+    contrasts: list = field(default_factory=list)  # bench/report/contrast.py Contrast
 
     @property
     def shown_backends(self) -> list[str]:

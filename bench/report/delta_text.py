@@ -186,6 +186,11 @@ def table_json(table: DeltaTable) -> dict:
             "method": iv.method, "bootstrap": iv.settings.bootstrap,
             "level": iv.settings.level, "instances": iv.instances,
             "instance_unit": iv.instance_unit}
+    if table.contrasts:
+        from bench.report.contrast import to_frame
+        frame = to_frame(table.contrasts)
+        out["contrasts"] = {c: {k: _none(v) for k, v in row.items()}
+                            for c, row in frame.to_dict(orient="index").items()}
     return out
 
 
@@ -212,8 +217,10 @@ def to_markdown(table: DeltaTable, title: str) -> str:
                 for i, cls in enumerate(table.mean.index)]
         return [head, sep, *body]
 
+    from bench.report.contrast import to_markdown as contrast_markdown
+
     return "\n".join([f"**{title}**", "", *md(values), "", *md(deltas), "",
-                      legend(table), ""])
+                      legend(table), ""]) + contrast_markdown(table, table.contrasts)
 
 
 def _tex(text: str) -> str:
@@ -271,4 +278,6 @@ def write_tables(tables: list[DeltaTable], out_dir: Path, task: str, dataset: st
         atomic.write_text(csv.with_suffix(".csv.json"), json.dumps(side, indent=2,
                                                                      ensure_ascii=False))
         written += [md, csv, tex, csv.with_suffix(".csv.json")]
+        from bench.report.contrast import write_csv
+        written += write_csv(t.contrasts, stem.with_name(stem.name + "-contrasts.csv"))
     return written

@@ -82,6 +82,8 @@ class TableIntervals:
     n_seeds: int
     instances: dict[str, int] = field(default_factory=dict)
     instance_unit: str = ""
+    # (a, b) -> (lo, hi of SR(a) − SR(b) in display units, lo, hi of GC(a) − GC(b))
+    contrast: dict[tuple[str, str], tuple[pd.Series, ...]] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
@@ -97,8 +99,11 @@ class TableIntervals:
 
 def table_intervals(res: Resampled, rows: list[str], metric: str, foreign: dict[str, str],
                     backends: list[str], sign: float, scale: float,
-                    sr_labels: dict[str, str] | None = None) -> TableIntervals:
-    """`sr_labels`: backend -> its variant label in the store (bench.variants.sr_label)."""
+                    sr_labels: dict[str, str] | None = None,
+                    pairs: list[tuple[str, str]] = ()) -> TableIntervals:
+    """`sr_labels`: backend -> its variant label in the store (bench.variants.sr_label);
+    `pairs`: (a, b) SR columns whose paired difference SR(a) − SR(b) and GC(a) − GC(b) =
+    (SR(a) − SR(b)) / (HR − LR) get intervals (bench/report/contrast.py)."""
     keys = [(c, foreign.get(c, metric)) for c in rows]
     lr, hr = res.variant("LR", keys), res.variant("HR", keys)
     sr = {b: res.variant((sr_labels or {}).get(b, b), keys) for b in backends}
@@ -124,6 +129,15 @@ def table_intervals(res: Resampled, rows: list[str], metric: str, foreign: dict[
             with np.errstate(divide="ignore", invalid="ignore"):
                 gc = (sr[b] - lr) / (hr - lr)
             gap_lo[b], gap_hi[b] = percentile_interval(gc, res.settings.level)
+    contrast = {}
+    for a, b in pairs:
+        if sr.get(a) is None or sr.get(b) is None or lr is None or hr is None:
+            continue
+        d_lo, d_hi = percentile_interval(sign * (sr[a] - sr[b]) * scale, res.settings.level)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g_lo, g_hi = percentile_interval((sr[a] - sr[b]) / (hr - lr), res.settings.level)
+        contrast[(a, b)] = tuple(pd.Series(np.asarray(v, dtype=float), index=rows)
+                                 for v in (d_lo, d_hi, g_lo, g_hi))
     n = sorted(set(res.n_images.values()))
     return TableIntervals(lo, hi, gap_lo, gap_hi, res.settings, n[0] if len(n) == 1 else -1,
-                          len(res.seeds))
+                          len(res.seeds), contrast=contrast)
