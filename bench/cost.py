@@ -110,6 +110,8 @@ def cost_report(backend_name: str | Any, lr_size: tuple[int, int] | str = (128, 
         resolved = backend_name
         entry, backend_name = resolved.spec, resolved.name
         weights = weights if weights is not None else resolved.weights_file
+        # the sizes that run: the profile's sr.hparams overrides (e.g. the quick RCAN)
+        hparams = {**(resolved.hparams or {}), **(hparams or {})}
     else:
         entry = BACKENDS.get(backend_name)
     report: dict[str, Any] = {"backend": backend_name, "lr_size": list(lr_hw)}

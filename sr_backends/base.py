@@ -68,7 +68,8 @@ class BackendSpec:
     # The constructor whose keyword arguments `sr.hparams.<name>` may also set (when `build`
     # only forwards **kwargs); None: only the keys of `hparams` (and build's own keywords).
     model_class: Any = None
-    # Optional "module:attr" of a function (name, spec, lr_size, ref_size) -> dict
+    # Optional "module:attr" of a function (name, spec, lr_size, ref_size, hparams=overrides)
+    # -> dict
     # adding model-specific cost accounting to `bench cost` (e.g. DSRNet's U-Net split).
     cost_breakdown: str = ""
     # Set for a distilled backend (e.g. DSRNet-D); None: trained directly (or not at all).

@@ -186,9 +186,26 @@ def test_cost_cli_json_and_store(bench_json, tmp_path):
 
 
 def test_cost_cli_dsrnet_student_accounting(bench_json, tmp_path):
-    r = bench_json("cost", "--backend", "dsrnet-s", "--repeats", "0", "--out", str(tmp_path))
+    # --profile paper: the registered (Table 2) sizes; the quick profile's half-width DSRNet
+    # is what quick runs train, and `bench cost` at quick counts that one
+    r = bench_json("cost", "--backend", "dsrnet-s", "--repeats", "0", "--out", str(tmp_path),
+                   "--profile", "paper")
+    quick = bench_json("cost", "--backend", "dsrnet-s", "--repeats", "0", "--out",
+                       str(tmp_path / "q"), "--profile", "quick")
+    assert quick["params"] < 0.5 * r["params"] and quick["macs"] < 0.5 * r["macs"]
     assert r["params"] == pytest.approx(3.07e6, rel=0.02)            # modules the forward uses
     assert r["params_paper_equivalent"] == pytest.approx(5.03e6, rel=0.02)  # + dead decoder
     assert r["params_depth_unet"] == pytest.approx(31.0e6, rel=0.02)
     assert r["macs"] == pytest.approx(234.4e9, rel=0.05)
     assert "never call" in r["note"]
+
+
+def test_cost_counts_the_profiles_sizes(bench_json, tmp_path):
+    """A cost row describes the network that runs: the quick profile's RCAN (2 x 10 RCABs,
+    sr.hparams.rcan) is counted as that, the paper profile's as the published 10 x 20."""
+    quick = bench_json("cost", "--backend", "rcan", "--repeats", "0", "--lr-size", "32x32",
+                       "--out", str(tmp_path / "q"), "--profile", "quick")
+    paper = bench_json("cost", "--backend", "rcan", "--repeats", "0", "--lr-size", "32x32",
+                       "--out", str(tmp_path / "p"), "--profile", "paper")
+    assert paper["params"] == pytest.approx(15.59e6, rel=0.01)
+    assert quick["params"] < 0.15 * paper["params"]

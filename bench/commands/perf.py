@@ -45,7 +45,7 @@ def _command_line() -> str:
 
 def _cost(resolved: Any, hw: tuple[int, int], device: str, repeats: int | None) -> dict:
     """Generic cost report, plus the spec's own accounting when it declares a
-    `cost_breakdown` hook ("module:attr", called as (name, spec, lr_size, ref_size) -> dict;
+    `cost_breakdown` hook ("module:attr", called as (name, spec, lr_size, ref_size, hparams=the resolved overrides) -> dict;
     its keys override the generic ones, its "explanation" becomes the report's note, and its
     "latency_note" is kept only when latency was measured)."""
     from bench.cost import cost_report
@@ -56,7 +56,8 @@ def _cost(resolved: Any, hw: tuple[int, int], device: str, repeats: int | None) 
     hook = getattr(spec, "cost_breakdown", "")
     if hook:
         scale = getattr(spec, "scale", 4)
-        extra = load_target(hook)(name, spec, hw, (scale * hw[0], scale * hw[1]))
+        extra = load_target(hook)(name, spec, hw, (scale * hw[0], scale * hw[1]),
+                                  hparams=dict(getattr(resolved, "hparams", None) or {}))
         report.update(extra)
         report["note"] = extra.get("explanation", "")
         if repeats == 0:

@@ -41,7 +41,7 @@ def task_scores(run_dir: Path, task: str, backends: list[str]) -> dict[tuple[str
     frame = ResultStore(run_dir).load()
     spec = task_spec(task)
     out = {}
-    for metric in spec.table_metrics[:1]:  # the task's headline metric
+    for metric in spec.table_metrics:  # every table metric (detection: mAP@0.5 and @0.5:0.95)
         rows = frame[(frame["task"] == task) & (frame["metric"] == metric)
                      & (frame["cls"] == "Mean")]
         for model, group in rows.groupby("model", sort=False):
