@@ -265,6 +265,7 @@ def write_tables(tables: list[DeltaTable], out_dir: Path, task: str, dataset: st
                 both = both.join(iv.gap_lo.add_prefix("GC(").add_suffix(") lo"))
                 both = both.join(iv.gap_hi.add_prefix("GC(").add_suffix(") hi"))
         if iv is not None and iv.instances:
+            both = both.copy()  # one block: inserting into the joined frame warns (fragmented)
             both.insert(0, "n", pd.array([iv.instances.get(c) for c in both.index],
                                          dtype="Int64"))
         with atomic.atomic_path(csv) as tmp:
