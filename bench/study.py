@@ -76,9 +76,7 @@ def _check_names(spec: StudySpec, path: Path) -> None:
     """Every task and backend name must exist: a typo fails before any training. (Each part
     then resolves its names through the same boundary as its command.)"""
     from bench.backends import check_backend_names
-    from bench.resolved_task import check_task_name
-
-    from bench.resolved_task import resolve_task
+    from bench.resolved_task import check_task_name, resolve_task
 
     for t in spec.tasks:
         check_task_name(t)

@@ -43,6 +43,30 @@ def test_study_file_with_unknown_backend_is_one_line_exit_2(bench_cli, tmp_path)
     assert code == 2 and "seeds" in err and err.strip().count("\n") == 0
 
 
+def test_study_models_are_checked_and_reach_the_task_part(bench_cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    base = "tasks: [segmentation]\nbackends: [bicubic]\nseeds: [0]\n"
+    bad.write_text(base + "models: {segmentation: [deeplab]}\n")
+    code, _, err = bench_cli("study", "--study", str(bad), "--profile", "smoke")
+    assert code == 2 and err.strip().count("\n") == 0
+    assert "models.segmentation" in err and "deeplabv3plus" in err  # did-you-mean
+    bad.write_text(base + "models: {detection: [yolov5s]}\n")
+    code, _, err = bench_cli("study", "--study", str(bad), "--profile", "smoke")
+    assert code == 2 and "not one of the study's tasks" in err
+    from bench.commands.common import build_config
+    from bench.study import load_study, task_config
+
+    good = tmp_path / "good.yaml"
+    good.write_text(base + "models: {segmentation: [deeplabv3plus]}\n")
+    spec = load_study(str(good))
+
+    def build(**part):
+        return build_config(None, None, "smoke", tmp_path / "runs", **part)
+
+    cfg = task_config(build(), spec, "segmentation", build)
+    assert list(cfg.task.models) == ["deeplabv3plus"] and list(cfg.seeds) == [0]
+
+
 @pytest.mark.slow
 def test_study_killed_mid_way_resumes_to_identical_csvs(tmp_path):
     full = tmp_path / "full"

@@ -45,9 +45,10 @@ def _command_line() -> str:
 
 def _cost(resolved: Any, hw: tuple[int, int], device: str, repeats: int | None) -> dict:
     """Generic cost report, plus the spec's own accounting when it declares a
-    `cost_breakdown` hook ("module:attr", called as (name, spec, lr_size, ref_size, hparams=the resolved overrides) -> dict;
-    its keys override the generic ones, its "explanation" becomes the report's note, and its
-    "latency_note" is kept only when latency was measured)."""
+    `cost_breakdown` hook ("module:attr", called as (name, spec, lr_size, ref_size,
+    hparams=the resolved overrides) -> dict; its keys override the generic ones, its
+    "explanation" becomes the report's note, and its "latency_note" is kept only when latency
+    was measured)."""
     from bench.cost import cost_report
     from bench.registry import load_target
 
