@@ -232,13 +232,13 @@ def register(app: typer.Typer) -> None:
         labels = model_labels(cfg.task.model_dump(mode="json"), cfg.task.name, cfg.task.models)
         write_manifest(cfg, store, plan, labels)
         task_ = plan.task
+        smoke_note(cfg.profile)  # notes first: after "cells to compute" the work starts
+        if data_note:
+            log(data_note)
         log(f"run {store.run_id}: {task_.name} on {cfg.data.dataset}, profile {cfg.profile}, "
             f"device {device}, {plan.threads} thread(s), backends {', '.join(cfg.sr.backends)}, "
             f"protocol {cfg.task.protocol}, executor {cfg.executor.name}; "
             f"{len(plan.todo)}/{plan.cells_total} cells to compute")
-        smoke_note(cfg.profile)
-        if data_note:
-            log(data_note)
         for m in task_.models:
             log(f"  {m}: {labels.get(m) or task_.describe_model(m, cfg.task.size)}")
         summary = execute(plan, store, progress_bars=show_progress(not as_json))
