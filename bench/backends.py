@@ -246,7 +246,7 @@ def _resolve_one(name: str, cfg: BenchConfig, registry, teacher: ResolvedBackend
     key = None
     train = train_settings(cfg, name) if spec.trainable else None
     if spec.trainable and weights is None and not random_weights:
-        key = weights_key(name, hparams, policy, cfg, train)
+        key = weights_key(name, hparams, policy, cfg, train, spec.revision)
         if teacher is not None:  # what the teacher is, and how it is distilled
             key = key_of(key, teacher_identity(teacher),
                          cfg.sr.distill.model_dump_json(exclude={"teacher"}))
@@ -275,11 +275,13 @@ def sr_training_data(cfg: BenchConfig):
 
 
 def weights_key(name: str, hparams: dict[str, Any], policy: str, cfg: BenchConfig,
-                train=None) -> str:  # type: ignore[no-untyped-def]
+                train=None, revision: int = 0) -> str:  # type: ignore[no-untyped-def]
     """What determines trained weights: variant, overrides, training settings (`train`: this
-    backend's, default sr.train), data, policy."""
+    backend's, default sr.train), data, policy and the spec's code `revision`."""
     parts = [name, sorted(hparams.items()), (train or cfg.sr.train).identity_json(),
              sr_training_data(cfg).fingerprint(), cfg.degradation.fingerprint()]
+    if revision:  # 0 keeps the keys of specs that never changed
+        parts.append(f"revision={revision}")
     if policy != "auto":
         parts.append(f"ref_policy={policy}")
     return key_of(*parts)

@@ -80,6 +80,10 @@ class BackendSpec:
     # The hyper-parameter (key, value) with which the model takes ground-truth depth as an
     # input (DSRNet: ("depth_source", "gt")); None: never.
     depth_input: tuple[str, Any] | None = None
+    # Bump when a code change alters what training produces at the same hyper-parameters
+    # (e.g. an initialisation): it enters the weights key when > 0, so weights trained by
+    # the older code are never reused.
+    revision: int = 0
 
     # -- capabilities: what the harness asks instead of comparing `kind` ----------------------
     @property

@@ -259,3 +259,51 @@ def test_generic_backend_perf_times_dsrnet_rows() -> None:
     assert r["target_row"] == "gt" and r["ref_size"] == [64, 64]
     assert r["gt"]["gmacs"] > 0 and r["pred"]["gmacs"] > r["gt"]["gmacs"]  # + the U-Net
     assert r["gt"]["latency_s"] > 0 and r["peak_memory"]["peak_gb"] > 0
+
+
+
+def test_tail_init_scale_sets_the_untrained_residual_over_bicubic() -> None:
+    """`tail_init_scale` sets the residual an untrained decoder adds over bicubic: at the
+    published He init it is of the size of the HR-bicubic residual it should learn (std ~0.011
+    on SynthSewer-SR), at 0.01 near zero (DSRNet.__init__)."""
+    b = batch()
+    bic = torch.nn.functional.interpolate(b["lr"], scale_factor=4, mode="bicubic",
+                                          align_corners=False)
+    spec = SPECS["dsrnet-plus"]
+    hp = {**spec.hparams, "n_feats": 32, "unet_width": 32}  # the quick profile's width
+
+    def residual_std(**over: Any) -> float:
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return float((spec.build(**hp, **over)(b["lr"], b["ref"]) - bic).std())
+
+    assert residual_std() > 5e-3  # the default (He) init: the size of the signal
+    assert residual_std(tail_init_scale=0.01) < 1e-3  # starts near bicubic
+
+
+def test_a_spec_revision_keys_new_weights() -> None:
+    """A code change that alters what training produces at the same hyper-parameters bumps
+    the spec's `revision`, which enters the weights key (0 keeps the keys of unchanged specs)."""
+    import dataclasses
+
+    from bench.backends import _resolve_one, resolve_backends
+    from bench.config import load_config
+
+    cfg = load_config("smoke")
+    spec = SPECS["dsrnet-plus"]
+
+    class Registry:  # the registry with only the revision changed
+        def __init__(self, revision: int) -> None:
+            self.spec = dataclasses.replace(spec, revision=revision)
+
+        def get(self, name: str):  # noqa: ANN201
+            return self.spec
+
+        def argument(self, name: str) -> None:
+            return None
+
+    keys = {r: _resolve_one("dsrnet-plus", cfg, Registry(r), None).weights_key
+            for r in (0, 1, 2)}
+    assert len(set(keys.values())) == 3
+    (today,) = resolve_backends(["dsrnet-plus"], cfg)
+    assert today.weights_key == keys[0]  # revision 0: the key every cache already holds
