@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from sr_backends.base import ArchSpec
+from sr_backends.global_skip import bicubic_base, start_at_zero
 
 
 def _pad_to_multiple(x: torch.Tensor, mod: int) -> torch.Tensor:
@@ -53,9 +54,7 @@ def _atd_class() -> type:
             self.register_buffer("mean", mean.clone(), persistent=False)
             self.global_skip = bool(global_skip)
             if self.global_skip:  # start as exactly bicubic; learn only the residual
-                last = _last_conv(self)
-                torch.nn.init.zeros_(last.weight)
-                torch.nn.init.zeros_(last.bias)
+                start_at_zero(_last_conv(self))
 
         def forward(self, lr: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
             h, w = lr.shape[-2:]
@@ -63,9 +62,7 @@ def _atd_class() -> type:
             out = super().forward(x)[..., : h * self.upscale, : w * self.upscale]
             if not self.global_skip:
                 return out
-            base = F.interpolate(lr, scale_factor=self.upscale, mode="bicubic",
-                                 align_corners=False)
-            return base + (out - self.mean.to(out.dtype))
+            return bicubic_base(lr, self.upscale) + (out - self.mean.to(out.dtype))
 
     return PaddedATD
 

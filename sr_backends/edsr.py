@@ -19,10 +19,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sr_backends.base import ArchSpec
+from sr_backends.global_skip import bicubic_base, start_at_zero
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 
@@ -91,8 +91,7 @@ class EDSR(nn.Module):
         self.body = nn.Sequential(*body)
         self.tail = nn.Sequential(Upsampler(scale, n_feats), default_conv(n_feats, n_colors, 3))
         if global_skip:  # start as exactly bicubic; learn only the residual
-            nn.init.zeros_(self.tail[-1].weight)
-            nn.init.zeros_(self.tail[-1].bias)
+            start_at_zero(self.tail[-1])
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         x = self.sub_mean(lr * self.rgb_range)  # not in place: the caller keeps its tensor
@@ -100,8 +99,7 @@ class EDSR(nn.Module):
         res = self.body(x)
         res += x
         if self.global_skip:
-            base = F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
-            return base + self.tail(res) / self.rgb_range
+            return bicubic_base(lr, self.scale) + self.tail(res) / self.rgb_range
         x = self.add_mean(self.tail(res))
         return x / self.rgb_range
 

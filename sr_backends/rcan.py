@@ -14,10 +14,10 @@ and their names are unchanged.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sr_backends.base import ArchSpec
+from sr_backends.global_skip import bicubic_base, start_at_zero
 from sr_backends.edsr import MeanShift, Upsampler, default_conv
 
 
@@ -81,16 +81,14 @@ class RCAN(nn.Module):
         self.body = nn.Sequential(*body)
         self.tail = nn.Sequential(Upsampler(scale, n_feats), default_conv(n_feats, n_colors, 3))
         if global_skip:  # start as exactly bicubic; learn only the residual
-            nn.init.zeros_(self.tail[-1].weight)
-            nn.init.zeros_(self.tail[-1].bias)
+            start_at_zero(self.tail[-1])
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         x = self.head(self.sub_mean(lr * self.rgb_range))
         res = self.body(x)
         res += x
         if self.global_skip:
-            base = F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
-            return base + self.tail(res) / self.rgb_range
+            return bicubic_base(lr, self.scale) + self.tail(res) / self.rgb_range
         return self.add_mean(self.tail(res)) / self.rgb_range
 
 
