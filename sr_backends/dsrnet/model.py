@@ -103,8 +103,8 @@ class DSRNet(nn.Module):
         # (~0.011). On one fixed batch at lr 1e-3, 175 Adam steps then left the residual at std
         # 2e-4 and correlation 0.06 with HR-bicubic (L1 = bicubic's: the decoder silenced),
         # while 0.01 reached correlation 0.71 and an L1 33% below bicubic. On the quick
-        # schedule 0.01 did not lift validation PSNR within 600 iterations (docs/results.md),
-        # so the default stays the published init; set it per run to start near bicubic.
+        # schedule DSRNet learned only with both 0.01 and 32-px patches (docs/results.md);
+        # the default stays the published init.
         with torch.no_grad():
             self.decoder.tail.weight.mul_(float(tail_init_scale))
         # L_per is optional: it needs a local VGG19 file. Without one it is skipped, loudly.
