@@ -31,6 +31,7 @@ def main() -> None:
     from bench.backends import (make_lr, ref_policy_for, resolve_backends, sr_context,
                                 upscale_cached)
     from bench.cache import Cache, cache_root
+    from bench.commands.common import resolve_device
     from bench.config import load_config
     from bench.datasets import open_dataset
     from bench.datasets.synthsewer import SEQ_LEN
@@ -46,8 +47,9 @@ def main() -> None:
     cache = Cache(cache_root(cfg.cache_dir))
     names = ["bicubic"] + [n for n in args.backends.split(",") if n and n != "bicubic"]
     resolved = resolve_backends(names, cfg)
-    ensure_weights(resolved, cfg, cache, "cpu")
-    backends = {r.name: r.create(cache, "cpu", cfg) for r in resolved}
+    device = resolve_device(cfg.device)  # CPU by default, the GPU when present
+    ensure_weights(resolved, cfg, cache, device)
+    backends = {r.name: r.create(cache, device, cfg) for r in resolved}
     samples = list(data.split("test"))
     policy = ref_policy_for(samples, cfg)
     context = sr_context(data.fingerprint(), cfg, policy)
