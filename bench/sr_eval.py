@@ -28,7 +28,6 @@ def evaluate_sr(cfg: BenchConfig, backends: list[ResolvedBackend], dataset, stor
     """Backends must have their weights (the command trains missing ones first)."""
     samples = dataset.split(split)
     policy = ref_policy_for(samples, cfg)
-    scale = cfg.degradation.scale
     context = sr_context(dataset.fingerprint(), cfg, policy)
     for resolved in backends:
         name = resolved.name
@@ -36,11 +35,7 @@ def evaluate_sr(cfg: BenchConfig, backends: list[ResolvedBackend], dataset, stor
         if store.has_cell(cell):
             continue
         backend = resolved.create(cache, device, cfg)
-        per_image = []
-        for sample in tqdm(samples, desc=f"eval-sr {name}", disable=not progress, leave=False):
-            lr = make_lr(sample, cfg)
-            sr = upscale_cached(backend, sample, lr, policy, cache, context)
-            per_image.append(quality_row(sr, sample.hr, scale))
+        per_image = per_image_quality(backend, samples, cfg, cache, policy, context, progress)
         means = {m: float(np.mean([r[m] for r in per_image])) for m in QUALITY_METRICS}
         label = Variant.sr(resolved).label
         rows = [Row(store.run_id, dataset.name, "sr", name, label, "all", m, v,
@@ -50,6 +45,17 @@ def evaluate_sr(cfg: BenchConfig, backends: list[ResolvedBackend], dataset, stor
                         float(len(per_image))))
         store.append(cell, rows)
     return summarize(store.load(), [b.name for b in backends])
+
+
+def per_image_quality(backend, samples, cfg: BenchConfig, cache: Cache, policy: str,
+                      context: str, progress: bool = False) -> list[dict[str, float]]:
+    """quality_row of each sample's SR output (from the SR cache when computed before)."""
+    scale = cfg.degradation.scale
+    rows = []
+    for sample in tqdm(samples, desc=f"eval-sr {backend.name}", disable=not progress, leave=False):
+        sr = upscale_cached(backend, sample, make_lr(sample, cfg), policy, cache, context)
+        rows.append(quality_row(sr, sample.hr, scale))
+    return rows
 
 
 def preflight(cfg: BenchConfig, backends: list[ResolvedBackend], dataset, cache: Cache,

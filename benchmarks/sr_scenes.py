@@ -28,14 +28,14 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="write the numbers here")
     args = ap.parse_args()
 
-    from bench.backends import (make_lr, ref_policy_for, resolve_backends, sr_context,
-                                upscale_cached)
+    from bench.backends import ref_policy_for, resolve_backends, sr_context
     from bench.cache import Cache, cache_root
     from bench.commands.common import resolve_device
     from bench.config import load_config
     from bench.datasets import open_dataset
     from bench.datasets.synthsewer import SEQ_LEN
-    from bench.metrics.image_quality import psnr
+    from bench.sr_eval import per_image_quality
+    from bench.stats.bootstrap import percentile_interval
     from bench.training.harness import ensure_weights
 
     if args.n_test % SEQ_LEN:
@@ -53,12 +53,9 @@ def main() -> None:
     samples = list(data.split("test"))
     policy = ref_policy_for(samples, cfg)
     context = sr_context(data.fingerprint(), cfg, policy)
-    scores = {n: [] for n in names}
-    for sample in samples:
-        lr = make_lr(sample, cfg)
-        for name, backend in backends.items():
-            sr = upscale_cached(backend, sample, lr, policy, cache, context)
-            scores[name].append(psnr(sr, sample.hr, crop_border=cfg.degradation.scale))
+    scores = {name: [row["psnr_y"] for row in per_image_quality(backend, samples, cfg, cache,
+                                                                  policy, context)]
+              for name, backend in backends.items()}
     n_scenes = args.n_test // SEQ_LEN
     per_scene = {n: np.asarray(v).reshape(n_scenes, SEQ_LEN).mean(1) for n, v in scores.items()}
     rng = np.random.default_rng(0)
@@ -71,8 +68,7 @@ def main() -> None:
           "percentile bootstrap over scenes (B=2000)")
     for name in names[1:]:
         gain = per_scene[name] - per_scene["bicubic"]
-        boot = gain[draws].mean(1)
-        lo, hi = np.percentile(boot, [2.5, 97.5])
+        lo, hi = percentile_interval(gain[draws].mean(1), 0.95)
         out["gain_over_bicubic"][name] = {"mean_db": float(gain.mean()), "lo": float(lo),
                                           "hi": float(hi), "per_scene_db": gain.round(3).tolist()}
         print(f"  {name:10s} {gain.mean():+.3f} dB [{lo:+.3f}, {hi:+.3f}]  per scene: "
@@ -81,7 +77,7 @@ def main() -> None:
     out["minus_" + first] = {}
     for name in rest:
         diff = per_scene[name] - per_scene[first]
-        lo, hi = np.percentile(diff[draws].mean(1), [2.5, 97.5])
+        lo, hi = percentile_interval(diff[draws].mean(1), 0.95)
         out["minus_" + first][name] = {"mean_db": float(diff.mean()), "lo": float(lo), "hi": float(hi)}
         print(f"  {name} - {first}: {diff.mean():+.3f} dB [{lo:+.3f}, {hi:+.3f}]")
     if args.json:
