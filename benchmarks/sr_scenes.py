@@ -49,6 +49,9 @@ def main() -> None:
                     help="a study's parts.json: Kendall tau of these gains vs its task Means")
     ap.add_argument("--json", default=None, help="write the numbers here")
     args = ap.parse_args()
+    if args.rank_against and args.task not in ("segmentation", "detection"):
+        ap.error("--rank-against needs --task segmentation or detection (the region split "
+                 "reads the pipe view's masks)")
 
     from bench.backends import ref_policy_for, resolve_backends, sr_context
     from bench.cache import Cache, cache_root
