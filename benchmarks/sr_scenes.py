@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 
 import numpy as np
 
@@ -47,6 +49,9 @@ def main() -> None:
                     help="score on this task's test images instead of SynthSewer-SR")
     ap.add_argument("--rank-against", default=None, metavar="PARTS_JSON",
                     help="a study's parts.json: Kendall tau of these gains vs its task Means")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config override, as for bench (repeatable), e.g. "
+                         "sr.train_by_backend.dsrnet-plus.iterations=600")
     ap.add_argument("--json", default=None, help="write the numbers here")
     args = ap.parse_args()
     if args.rank_against and args.task not in ("segmentation", "detection"):
@@ -65,6 +70,7 @@ def main() -> None:
     from bench.training.harness import ensure_weights
 
     overrides = [f"sr.eval.n_test={args.n_test}"] if args.n_test and not args.task else []
+    overrides += args.sets
     if args.task and args.n_test:
         overrides.append(f"data.n_test={args.n_test}")
     direct = {"task.name": args.task} if args.task else {}
@@ -97,8 +103,7 @@ def main() -> None:
                  for n, v in scores.items()}
     rng = np.random.default_rng(0)
     draws = rng.integers(0, n_scenes, size=(2000, n_scenes))  # the same scenes for every backend
-    out = {"command": "python benchmarks/sr_scenes.py " + " ".join(
-               f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
+    out = {"command": "python benchmarks/sr_scenes.py " + shlex.join(sys.argv[1:]),
            "profile": args.profile, "dataset": data.name, "n_test": n_frames,
            "n_scenes": n_scenes,
            "bicubic_psnr_y": float(np.mean(scores["bicubic"])), "gain_over_bicubic": {}}
