@@ -230,3 +230,25 @@ def test_a_run_without_states_still_gets_its_tables(tmp_path):
     table = print_tables(run_dir, as_json=True)["tables"]["fcn"]
     assert "interval" not in table and table["mean"]["JO"]["HR"] > 0
     assert "No intervals" in (run_dir / "tables" / "segmentation-fcn-iou.md").read_text()
+
+
+def test_study_resolution_summary_is_the_tables_delta_lr_negated(tmp_path):
+    """The study report's 'does resolution matter' row: HR − LR of the Mean, whose interval
+    is the Δ table's ΔLR interval with the sign flipped (the same paired replicates)."""
+    from bench.commands.run import print_tables
+    from bench.report.study import resolution_markdown, resolution_rows
+
+    run_dir = _run_folder(tmp_path, seeds=(0, 1, 2))
+    iv = print_tables(run_dir, as_json=True)["tables"]["fcn"]["interval"]
+    frame = resolution_rows({"segmentation": run_dir})
+    (row,) = frame.itertuples()
+    assert (row.task, row.model, row.metric, row.seeds) == ("segmentation", "fcn", "iou", 3)
+    rows = ResultStore(run_dir).load()
+    mean = rows[(rows["cls"] == "Mean") & (rows["metric"] == "iou")].groupby("variant")["value"].mean()
+    assert row.HR == pytest.approx(100 * mean["HR"]) and row.LR == pytest.approx(100 * mean["LR"])
+    assert row.loss == pytest.approx(100 * (mean["HR"] - mean["LR"])) and row.loss > 0
+    assert row.lo == pytest.approx(-iv["hi"]["Mean"]["ΔLR"], abs=1e-4)
+    assert row.hi == pytest.approx(-iv["lo"]["Mean"]["ΔLR"], abs=1e-4)
+    assert row.lo > 0  # HR (10 % noise) is clearly better than LR (50 %)
+    md = resolution_markdown(frame)
+    assert f"[{row.lo:+.2f}, {row.hi:+.2f}] |" in md and "~" not in md.splitlines()[-1]

@@ -76,7 +76,7 @@ def test_study_killed_mid_way_resumes_to_identical_csvs(tmp_path):
     report = full / "report"
     text = (report / "study.md").read_text()
     for part in ("Leaderboard", "Rank agreement", "Kendall", "segmentation: Δ tables",
-                 "flops_psnr.png"):
+                 "flops_psnr.png", "Does resolution matter"):
         assert part in text
     import pandas as pd
 
@@ -85,7 +85,10 @@ def test_study_killed_mid_way_resumes_to_identical_csvs(tmp_path):
     assert fcn.n_backends == 2 and fcn.n_replicates > 0  # replicates from the stored states
     assert fcn.lo <= fcn.tau <= fcn.hi
     expected = _csvs(report)
-    assert {"leaderboard.csv", "rank_agreement.csv", "tables/segmentation-fcn-iou.csv"} <= set(expected)
+    assert {"leaderboard.csv", "rank_agreement.csv", "resolution.csv",
+            "tables/segmentation-fcn-iou.csv"} <= set(expected)
+    (res,) = pd.read_csv(report / "resolution.csv").query("model == 'fcn'").itertuples()
+    assert res.seeds == 1 and res.lo <= res.loss <= res.hi
     writes = len((tmp_path / "writes.txt").read_text().splitlines())
 
     part = tmp_path / "part"

@@ -76,6 +76,59 @@ def state_replicates(run_dir: Path, task: str, model: str, metric: str,
     return np.column_stack(columns) if columns else None
 
 
+def resolution_rows(task_runs: dict[str, Path]) -> pd.DataFrame:
+    """Does resolution matter on this data? Per task, model and table metric: the HR and LR
+    Means (over seeds, display units) and the ×4 loss HR − LR (sign-adjusted: positive = HR
+    better) with the Δ tables' paired interval (the same replicates as their ΔLR, negated)."""
+    from bench.commands.run import resampled_states, stats_settings
+    from bench.catalogue import metric_info
+    from bench.resolved_task import task_spec
+    from bench.stats.bootstrap import percentile_interval
+    from bench.store import ResultStore
+
+    out = []
+    for task, run_dir in task_runs.items():
+        store = ResultStore(run_dir)
+        manifest, frame = store.manifest(), store.load()
+        settings = stats_settings(manifest)
+        resampled = resampled_states(store, task, manifest.get("classes") or [], settings)
+        for metric in task_spec(task).table_metrics:
+            info = metric_info(metric)
+            sign, scale = (1.0 if info.higher_is_better else -1.0), info.display_scale
+            rows = frame[(frame["task"] == task) & (frame["metric"] == metric)
+                         & (frame["cls"] == "Mean")]
+            for model, group in rows.groupby("model", sort=False):
+                means = group.groupby("variant")["value"].mean()
+                if "HR" not in means or "LR" not in means:
+                    continue
+                lo = hi = float("nan")
+                res = resampled.get(model)
+                hr_reps = res.variant("HR", [("Mean", metric)]) if res else None
+                lr_reps = res.variant("LR", [("Mean", metric)]) if res else None
+                if hr_reps is not None and lr_reps is not None:
+                    lo, hi = (float(v[0]) for v in percentile_interval(
+                        sign * (hr_reps - lr_reps) * scale, settings.level))
+                out.append({"task": task, "model": model, "metric": metric,
+                            "HR": means["HR"] * scale, "LR": means["LR"] * scale,
+                            "loss": sign * (means["HR"] - means["LR"]) * scale,
+                            "lo": lo, "hi": hi, "seeds": int(group["seed"].nunique())})
+    return pd.DataFrame(out, columns=["task", "model", "metric", "HR", "LR", "loss", "lo", "hi",
+                                      "seeds"])
+
+
+def resolution_markdown(frame: pd.DataFrame) -> str:
+    lines = ["| task | model | metric (Mean) | HR | LR | ×4 loss HR − LR | 95% interval | seeds |",
+             "|---|---|---|---:|---:|---:|---|---:|"]
+    for r in frame.itertuples():
+        if pd.isna(r.lo):
+            iv = "—"
+        else:
+            iv = f"[{r.lo:+.2f}, {r.hi:+.2f}]" + ("" if r.lo > 0 or r.hi < 0 else " ~")
+        lines.append(f"| {r.task} | {r.model} | {r.metric} | {r.HR:.2f} | {r.LR:.2f} | "
+                     f"{r.loss:+.2f} | {iv} | {r.seeds} |")
+    return "\n".join(lines)
+
+
 def rank_rows(psnr: pd.Series, task_runs: dict[str, Path], backends: list[str],
               replicates=None, level: float = 0.95) -> list[RankAgreement]:
     """One Kendall τ per (task, model): PSNR-Y vs the task's Mean over the SR backends that
@@ -95,7 +148,8 @@ def rank_rows(psnr: pd.Series, task_runs: dict[str, Path], backends: list[str],
 def write_report(report_dir: Path, store_root: Path, sr_run: Path, cost_run: Path,
                  task_runs: dict[str, Path], backends: list[str], dataset: str,
                  header: list[str], replicates=state_replicates) -> list[Path]:
-    """study.md (+ leaderboard.*, rank_agreement.csv, flops_psnr.png/pdf, tables/) in
+    """study.md (+ leaderboard.*, rank_agreement.csv, resolution.csv, flops_psnr.png/pdf,
+    tables/) in
     `report_dir`; returns the files written."""
     from bench.commands.run import print_tables
     from bench.report.leaderboard import write_leaderboard
@@ -115,10 +169,23 @@ def write_report(report_dir: Path, store_root: Path, sr_run: Path, cost_run: Pat
         pd.DataFrame([r.as_dict() for r in ranks]).to_csv(tmp, index=False, float_format="%.6g")
     written.append(rank_csv)
 
+    resolution = resolution_rows(task_runs)
+    resolution_csv = report_dir / "resolution.csv"
+    with atomic.atomic_path(resolution_csv) as tmp:
+        resolution.to_csv(tmp, index=False, float_format="%.6g")
+    written.append(resolution_csv)
+
     md = [*header, "", "## Leaderboard (PSNR/SSIM on the SR test split, cost)", "",
           (report_dir / "leaderboard.md").read_text(encoding="utf-8").strip(), ""]
     if (report_dir / "flops_psnr.png").exists():
         md += ["![cost vs PSNR-Y](flops_psnr.png)", ""]
+    md += ["## Does resolution matter on this data? (HR vs LR, each task model)", "",
+           resolution_markdown(resolution), "",
+           "The ×4 loss is the task model's Mean on HR minus on LR (bicubic ×4 and back), "
+           "points of the metric's display unit, positive = HR better; its interval is the Δ "
+           "tables' ΔLR interval, negated (the same paired replicates); '~' = it contains 0: "
+           "on this data and model no resolution effect is distinguishable, so SR has nothing "
+           "to win back there.", ""]
     md += ["## Rank agreement: does PSNR-Y rank the SR backends the way each task does?", "",
            rank_markdown(ranks), "",
            "Kendall τ-b (scipy.stats.kendalltau) between the backends' PSNR-Y and the task "
