@@ -51,14 +51,15 @@ def macro_auc(truth: np.ndarray, scores: np.ndarray, weights: np.ndarray | None 
     return float(np.mean(out))
 
 
-def hr_vs_lr(states: dict, classes: list[str], truth: np.ndarray) -> dict:
-    """HR and LR summaries, per-class AUC and the paired intervals of HR - LR."""
+def hr_vs_lr(states: dict, classes: list[str], truth: np.ndarray, settings=None) -> dict:
+    """HR and LR summaries, per-class AUC and the paired intervals of HR - LR
+    (`settings`: bench.stats.bootstrap.Settings, default B=1000, 95 %, seed 0)."""
     from sklearn.metrics import roc_auc_score
 
     from bench.stats.bootstrap import Settings, percentile_interval, resample_counts, rng_for
     from tasks.classification.metrics import ClassificationReplay
 
-    st = Settings()
+    st = settings or Settings()
     counts = resample_counts(len(truth), st.bootstrap, rng_for(st, 0))
     reps, out = {}, {}
     for arm, state in states.items():

@@ -107,3 +107,14 @@ def tree(*roots: Path) -> dict[str, str]:
             else:
                 out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
+
+
+def benchmark_script(name: str):
+    """benchmarks/<name>.py imported as a module (the folder is not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

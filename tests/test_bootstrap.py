@@ -239,10 +239,14 @@ def test_study_resolution_summary_is_the_tables_delta_lr_negated(tmp_path):
     from bench.report.study import resolution_markdown, resolution_rows
 
     run_dir = _run_folder(tmp_path, seeds=(0, 1, 2))
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["config"]["degradation"] = {"scale": 2, "blur_sigma": 1.0}
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
     iv = print_tables(run_dir, as_json=True)["tables"]["fcn"]["interval"]
     frame = resolution_rows({"segmentation": run_dir})
     (row,) = frame.itertuples()
     assert (row.task, row.model, row.metric, row.seeds) == ("segmentation", "fcn", "iou", 3)
+    assert row.degradation == "x2+blur1"  # the row names the degradation that ran
     rows = ResultStore(run_dir).load()
     mean = rows[(rows["cls"] == "Mean") & (rows["metric"] == "iou")].groupby("variant")["value"].mean()
     assert row.HR == pytest.approx(100 * mean["HR"]) and row.LR == pytest.approx(100 * mean["LR"])
@@ -251,4 +255,5 @@ def test_study_resolution_summary_is_the_tables_delta_lr_negated(tmp_path):
     assert row.hi == pytest.approx(-iv["lo"]["Mean"]["ΔLR"], abs=1e-4)
     assert row.lo > 0  # HR (10 % noise) is clearly better than LR (50 %)
     md = resolution_markdown(frame)
-    assert f"[{row.lo:+.2f}, {row.hi:+.2f}] |" in md and "~" not in md.splitlines()[-1]
+    assert f"| x2+blur1 | {row.HR:.2f} | {row.LR:.2f} | {row.loss:+.2f} | [{row.lo:+.2f}, " \
+        f"{row.hi:+.2f}] | 3 |" in md

@@ -3,23 +3,19 @@ scikit-learn's on the resample spelled out (rows repeated), its point values equ
 classification metrics', and a loss that is there gets an interval that excludes 0."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from bench.stats.bootstrap import Settings
 from tasks.classification.metrics import evaluate_scores
+from conftest import benchmark_script
 
 CLASSES = ["RB", "OB", "PF", "DE"]
 
 
 def _script():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cls_learnability.py"
-    spec = importlib.util.spec_from_file_location("cls_learnability_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("cls_learnability")
 
 
 def _truth(rng, n=60):
@@ -54,7 +50,7 @@ def test_hr_vs_lr_points_and_intervals():
     lr = rng.uniform(size=truth.shape)  # x4 took everything
     states = {"HR": {"scores": hr, "labels": truth, "image_ids": ids},
               "LR": {"scores": lr, "labels": truth, "image_ids": ids}}
-    out = mod.hr_vs_lr(states, CLASSES, truth)
+    out = mod.hr_vs_lr(states, CLASSES, truth, Settings(bootstrap=200))
     for arm, sc in (("HR", hr), ("LR", lr)):
         assert abs(out[arm]["macro_auc"] - mod.macro_auc(truth, sc)) < 1e-12
         assert set(out[arm]["auc"]) == set(CLASSES)
@@ -65,5 +61,6 @@ def test_hr_vs_lr_points_and_intervals():
     assert 0 < lo <= d_f1 <= hi
     lo, hi = out["HR-LR interval"]["macro_auc"]
     assert lo > 0.2
-    same = mod.hr_vs_lr({"HR": states["HR"], "LR": states["HR"]}, CLASSES, truth)
+    same = mod.hr_vs_lr({"HR": states["HR"], "LR": states["HR"]}, CLASSES, truth,
+                        Settings(bootstrap=50))
     assert same["HR-LR interval"]["f1_mean"] == [0.0, 0.0]

@@ -2,8 +2,6 @@
 images, equals skimage's PSNR of those pixels; the bootstrap draws resample images."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,14 +11,11 @@ from skimage.metrics import peak_signal_noise_ratio
 from bench.config import load_config
 from bench.datasets.base import Sample, Target
 from bench.metrics.image_quality import rgb_to_y
+from conftest import benchmark_script
 
 
 def _script():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "sr_scenes.py"
-    spec = importlib.util.spec_from_file_location("sr_scenes_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("sr_scenes")
 
 
 def _samples(rng, n=3, size=24):

@@ -78,10 +78,12 @@ def state_replicates(run_dir: Path, task: str, model: str, metric: str,
 
 def resolution_rows(task_runs: dict[str, Path]) -> pd.DataFrame:
     """Does resolution matter on this data? Per task, model and table metric: the HR and LR
-    Means (over seeds, display units) and the ×4 loss HR − LR (sign-adjusted: positive = HR
-    better) with the Δ tables' paired interval (the same replicates as their ΔLR, negated)."""
-    from bench.commands.run import resampled_states, stats_settings
+    Means (over seeds, display units) and the loss HR − LR under the run's degradation
+    (sign-adjusted: positive = HR better) with the Δ tables' paired interval (the same
+    replicates as their ΔLR, negated)."""
     from bench.catalogue import metric_info
+    from bench.commands.run import resampled_states, stats_settings
+    from bench.report.selection import degradation_text
     from bench.resolved_task import task_spec
     from bench.stats.bootstrap import percentile_interval
     from bench.store import ResultStore
@@ -91,6 +93,7 @@ def resolution_rows(task_runs: dict[str, Path]) -> pd.DataFrame:
         store = ResultStore(run_dir)
         manifest, frame = store.manifest(), store.load()
         settings = stats_settings(manifest)
+        degradation = degradation_text(manifest.get("config", {}).get("degradation") or {})
         resampled = resampled_states(store, task, manifest.get("classes") or [], settings)
         for metric in task_spec(task).table_metrics:
             info = metric_info(metric)
@@ -109,22 +112,24 @@ def resolution_rows(task_runs: dict[str, Path]) -> pd.DataFrame:
                     lo, hi = (float(v[0]) for v in percentile_interval(
                         sign * (hr_reps - lr_reps) * scale, settings.level))
                 out.append({"task": task, "model": model, "metric": metric,
+                            "degradation": degradation,
                             "HR": means["HR"] * scale, "LR": means["LR"] * scale,
                             "loss": sign * (means["HR"] - means["LR"]) * scale,
                             "lo": lo, "hi": hi, "seeds": int(group["seed"].nunique())})
-    return pd.DataFrame(out, columns=["task", "model", "metric", "HR", "LR", "loss", "lo", "hi",
-                                      "seeds"])
+    return pd.DataFrame(out, columns=["task", "model", "metric", "degradation", "HR", "LR",
+                                      "loss", "lo", "hi", "seeds"])
 
 
 def resolution_markdown(frame: pd.DataFrame) -> str:
-    lines = ["| task | model | metric (Mean) | HR | LR | ×4 loss HR − LR | 95% interval | seeds |",
-             "|---|---|---|---:|---:|---:|---|---:|"]
+    lines = ["| task | model | metric (Mean) | LR made by | HR | LR | loss HR − LR | 95% interval "
+             "| seeds |", "|---|---|---|---|---:|---:|---:|---|---:|"]
     for r in frame.itertuples():
         if pd.isna(r.lo):
             iv = "—"
         else:
             iv = f"[{r.lo:+.2f}, {r.hi:+.2f}]" + ("" if r.lo > 0 or r.hi < 0 else " ~")
-        lines.append(f"| {r.task} | {r.model} | {r.metric} | {r.HR:.2f} | {r.LR:.2f} | "
+        lines.append(f"| {r.task} | {r.model} | {r.metric} | {r.degradation} | "
+                     f"{r.HR:.2f} | {r.LR:.2f} | "
                      f"{r.loss:+.2f} | {iv} | {r.seeds} |")
     return "\n".join(lines)
 
@@ -149,8 +154,7 @@ def write_report(report_dir: Path, store_root: Path, sr_run: Path, cost_run: Pat
                  task_runs: dict[str, Path], backends: list[str], dataset: str,
                  header: list[str], replicates=state_replicates) -> list[Path]:
     """study.md (+ leaderboard.*, rank_agreement.csv, resolution.csv, flops_psnr.png/pdf,
-    tables/) in
-    `report_dir`; returns the files written."""
+    tables/) in `report_dir`; returns the files written."""
     from bench.commands.run import print_tables
     from bench.report.leaderboard import write_leaderboard
     from bench.report.plots import plot_flops_psnr
@@ -181,7 +185,9 @@ def write_report(report_dir: Path, store_root: Path, sr_run: Path, cost_run: Pat
         md += ["![cost vs PSNR-Y](flops_psnr.png)", ""]
     md += ["## Does resolution matter on this data? (HR vs LR, each task model)", "",
            resolution_markdown(resolution), "",
-           "The ×4 loss is the task model's Mean on HR minus on LR (bicubic ×4 and back), "
+           "The loss is the task model's Mean on HR minus on LR (the run's degradation, "
+           "`degradation.*` in its config.yaml; x4 = bicubic x4 and back, '+blur..' etc. "
+           "name what else it applied), "
            "points of the metric's display unit, positive = HR better; its interval is the Δ "
            "tables' ΔLR interval, negated (the same paired replicates); '~' = it contains 0: "
            "on this data and model no resolution effect is distinguishable, so SR has nothing "
