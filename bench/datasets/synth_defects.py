@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from bench.datasets.synth_geometry import Camera, project_wall_point
 from bench.datasets.synth_noise import fade, value_noise
 
 SEWER_ML_CODES = ("RB", "OB", "PF", "DE", "FS", "IS", "RO", "IN", "AF", "BE", "FO", "GR",
@@ -32,12 +33,31 @@ HOLE = np.array([0.015, 0.013, 0.012], np.float32)  # inside an opening: no ligh
 
 
 @dataclass(frozen=True)
+class Grain:
+    """Scale of a defect's fine detail (synth_fine): `px` pixels of the image of `eye`, the
+    shot's first camera. Texture coordinates are the eye's image coordinates over px, so the
+    texture is fixed on the wall (every frame shows the same detail at the same place) and in
+    the first frame a grain spans px pixels everywhere, whatever the distance, the grazing
+    angle or the lens. (Coordinates in metres scaled by a local footprint would not do: the
+    scale varies across a defect, and the phase of a wave in them chirps into coarse bands.)"""
+
+    px: float
+    eye: Camera
+
+    def coords(self, radius: float, theta, z) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) in grains of wall point(s) (theta, z); 0 where behind the eye."""
+        u, v = project_wall_point(self.eye, radius, theta, z)
+        return np.nan_to_num(u / self.px), np.nan_to_num(v / self.px)
+
+
+@dataclass(frozen=True)
 class Defect:
     code: str
     theta: float  # centre angle (rad, 0 = invert)
     z: float  # centre along the pipe (m)
     size: float  # characteristic radius (m)
     seed: int
+    grain: Grain | None = None  # set: drawn by synth_fine where it has the code
 
 
 @dataclass

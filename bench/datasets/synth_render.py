@@ -21,6 +21,7 @@ from functools import lru_cache
 import numpy as np
 
 from bench.datasets.synth_defects import LABEL_ID, Defect, Patch, draw_defect, extent
+from bench.datasets.synth_fine import draw as draw_fine
 from bench.datasets.synth_geometry import VOID, WALL, WATER, Camera, cast_rays
 from bench.datasets.synth_noise import fade, noise_axis, noise_eval
 
@@ -210,7 +211,8 @@ class SceneRenderer:
             ii = sel[m]
             p = Patch(s=ds[m], z=zl[m], fp=self.fp_w[ii], alb=alb.take(ii, axis=1),
                       label=np.zeros(ii.size, bool), radius=self.scene.radius, base=base)
-            draw_defect(d, p)
+            if not draw_fine(d, p):
+                draw_defect(d, p)
             _scatter(alb, ii, p.alb)
             lab_w[ii[p.label]] = LABEL_ID[d.code]
         rgb = np.empty((3, h * w), np.uint8)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from bench.datasets.synth_defects import AT_JOINT, CONNECTIONS, Defect
+from bench.datasets.synth_defects import AT_JOINT, CONNECTIONS, Defect, Grain
 from bench.datasets.synth_geometry import Camera
 from bench.datasets.synth_render import PipeScene, joint_positions
 
@@ -98,11 +98,15 @@ class Placement:
       frame (z_reach); (lo, hi): from lo * near to hi * near ahead of the first camera.
     - size_scale multiplies every code's size (AF's bank and FO's cap stay relative to R).
     - step: range (m) of the camera advance between frames.
+    - grain_px: > 0 gives each defect a `Grain` of that many pixels of the first frame; the
+      codes synth_fine draws then carry only structure at that scale, which a x4 degradation
+      removes. 0 (the default) keeps the coarse drawings.
     """
 
     z_range: tuple[float, float] | None = None
     size_scale: float = 1.0
     step: tuple[float, float] = (0.4, 1.2)
+    grain_px: float = 0.0
 
 
 def sample_shot(rng: np.random.Generator, width: int, height: int, codes: list[str],
@@ -133,4 +137,7 @@ def sample_shot(rng: np.random.Generator, width: int, height: int, codes: list[s
         z_lo, z_hi = (cam.z + f * near for f in placement.z_range)
     defects = tuple(_place(c, rng, scene, z_lo, z_hi, int(rng.integers(1 << 31)),
                            placement.size_scale) for c in codes)
+    if placement.grain_px > 0:  # no draw from rng: the scene is the same but for the drawing
+        grain = Grain(placement.grain_px, cam)
+        defects = tuple(replace(d, grain=grain) for d in defects)
     return Shot(replace(scene, defects=defects), cam, step)

@@ -16,8 +16,10 @@ Three views of the same generator (geometry: `synth_geometry`, texture and lamp:
   official order; `target.labels` uint8 (17,): 1 iff the class covers >= CLS_MIN_PIXELS
   pixels of the label buffer. About 35% of images are "normal" (no label): 35% of scenes
   are drawn without defects (a drawn defect rarely ends up out of view). Its defects are
-  framed closer and larger than the pipe view's (`SynthSewerCls.placement`, generator
-  version "synthsewer-1+cls-2"); the SR and pipe views keep `Placement()`'s defaults.
+  framed closer and larger than the pipe view's, and five codes (RB, OB, RO, BE, AF) are drawn
+  only as detail of a few pixels that x4 erases (synth_fine; `SynthSewerCls.placement`,
+  generator version "synthsewer-1+cls-3"); the SR and pipe views keep `Placement()`'s
+  defaults, so their bytes do not change.
 Pipe and Cls samples also carry depth and the next frame as a reference (each sample is a
 fresh scene seen from two consecutive camera positions).
 
@@ -274,8 +276,11 @@ class SynthSewerCls(_SynthView):
     # Measured on 200 images (seed 0): every drawn defect in view covers >= CLS_MIN_PIXELS
     # pixels (was: 19% fewer, labelled absent though visible), median 180-10,000 px per code
     # (was 17-1,400); benchmarks/cls_learnability.py shows what this does to learnability.
-    version = "synthsewer-1+cls-2"
-    placement = Placement(z_range=(0.8, 2.0), size_scale=1.5, step=(0.1, 0.3))
+    # cls-3: on cls-2 no classifier lost anything at x4 (every class had a coarse cue), so
+    # the resolution question had no answer; now RB, OB, RO, BE and AF carry only a texture
+    # of ~2.5-px grains (synth_fine) and lose it at LR (docs/tasks.md).
+    version = "synthsewer-1+cls-3"
+    placement = Placement(z_range=(0.8, 2.0), size_scale=1.5, step=(0.1, 0.3), grain_px=2.5)
 
     def _codes(self, rng: np.random.Generator) -> list[str]:
         if rng.uniform() < self.P_NORMAL:
