@@ -16,6 +16,8 @@ the quick profile's x4 degradation, bicubic back to 224 px; bench.variants) and 
 difference of its Mean F1, F1-Normal and macro ROC-AUC (scikit-learn, over the classes with a
 test positive; threshold-free: does the ranking itself lose anything?) gets a paired
 percentile bootstrap interval over the test images (B=1000, the same draws for both arms).
+It also prints the LR variant's mean PSNR-Y / SSIM-Y against HR on the test images (what
+x4 takes from this generator version; the JSON records the version).
 `--json OUT` also writes everything (command, class counts, numbers, fit seconds) atomically.
 Fit seconds depend on the machine's load: not a timing benchmark.
 """
@@ -97,6 +99,7 @@ def main(argv: list[str]) -> dict:
 
     from bench.config import load_config
     from bench.datasets import open_dataset
+    from bench.metrics.image_quality import quality_row
     from bench.variants import LR, VariantContext, VariantImages
     from tasks import TASK_MODELS
     from tasks.base import FitConfig
@@ -134,6 +137,14 @@ def main(argv: list[str]) -> dict:
     run_cfg = load_config("quick", **{"task.name": "classification"})
     lr_images = VariantImages(test, LR, VariantContext(run_cfg, None, "cpu", "self", "", {}))
     arms = {"HR": [s.hr for s in test], "LR": lr_images}
+    # How much x4 takes from these images: PSNR-Y / SSIM-Y of the LR variant (bench.metrics).
+    quality = [quality_row(np.asarray(lr), s.hr, run_cfg.degradation.scale)
+               for lr, s in zip(lr_images, test)]
+    out["dataset"]["generator"] = getattr(ds, "version", None)
+    out["dataset"]["lr_vs_hr"] = {k: float(np.mean([q[k] for q in quality]))
+                                  for k in ("psnr_y", "ssim_y")}
+    print("LR variant vs HR (test images):", {k: round(v, 3) for k, v in
+                                              out["dataset"]["lr_vs_hr"].items()}, flush=True)
     targets = [s.target for s in test]
     for name in [a.model, *a.more]:
         model = TASK_MODELS.get(f"classification/{name}")()
