@@ -8,7 +8,7 @@ instead of by synth_defects, and its *only* cue is such detail: a texture of WAV
 coarse cue (no hole, no root mass, no colour of its own). Each code has its own texture
 (stripes, a crossing grid, dark or light spots, grit), so at HR they are told apart. After
 the harness's x4 bicubic degradation what is left is a faint tint at most
-(tests/test_synth_fine.py measures both). The grain is fixed on the wall (Grain.at), so the
+(tests/test_synth_fine.py measures both). The grain is fixed on the wall (Grain.coords), so the
 reference frame shows the same texture at the same place.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ WAVELENGTH = 1.8  # grains: with Placement.grain_px = 2.5 a period of ~4.5 px at
 def _texture(d: Defect, p: Patch, rng, radius: float, amp: float,
              pattern: Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]) -> None:
     """Modulate the wall's albedo inside a ragged blob by amp * pattern (zero-mean, values
-    about in [-1, 1]) of (x, y) in grains around / along the pipe, and label the blob. The
+    about in [-1, 1]) of the texture coordinates (x, y) (Grain.coords), and label the blob. The
     pattern is a sum of plane waves of WAVELENGTH grains (no harmonics: a sharper profile
     would alias into coarse moire when sampled at pixel centres), so the blob keeps the wall's
     mean tone and at a quarter of the resolution next to nothing of it is left."""
