@@ -49,6 +49,9 @@ class ResolvedTask:
     def model_settings(self, model: str) -> dict[str, tuple[str, ...]]:
         return dict(self.spec.model_settings.get(model, {}))
 
+    def model_revision(self, model: str) -> int:
+        return int(self.spec.model_revisions.get(model, 0))
+
     def fit_config(self, **settings: Any) -> Any:
         """The task models' `FitConfig` (tasks/base.py) with `settings`."""
         from tasks.base import FitConfig

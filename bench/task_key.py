@@ -22,11 +22,16 @@ def task_model_key(plan: Any, group: Any, fit: Any, sr_fingerprint: str | None,
     construction settings (TaskSpec.model_settings, e.g. two-stage's merge rule), the training
     data (train + val splits: an edited test split re-evaluates and never retrains), the
     variant it was trained on (with the degradation and the SR backend's fingerprint when
-    not HR) and the CPU thread count (results differ between 1 and 2 threads)."""
+    not HR), the CPU thread count (results differ between 1 and 2 threads) and the model's
+    code revision (TaskSpec.model_revisions; 0 adds nothing, so unchanged models keep the
+    keys every cache already holds)."""
     trained_on = group.trained_on.label
     degradation = plan.cfg.degradation.fingerprint() if trained_on != "HR" else "-"
     # Only models with settings get the extra part: every other key stays as it was.
     extra = (json.dumps(settings, sort_keys=True),) if settings else ()
+    revision = plan.task.model_revision(group.model)
+    if revision:
+        extra = (*extra, f"revision={revision}")
     data = plan.train_fingerprint or plan.dataset_fingerprint  # the training splits only
     return key_of(f"{plan.task.name}/{group.model}", fit, data, trained_on,
                   plan.classes, degradation, sr_fingerprint or "-", f"threads={plan.threads}",

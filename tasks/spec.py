@@ -46,6 +46,11 @@ class TaskSpec:
     # allowed values, the first being the default (e.g. two-stage's merge rule). The resolved
     # settings go to the model's constructor and into its cache key.
     model_settings: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    # Per-model code revision: bump a model's number when a code change alters what fitting
+    # it produces at the same settings (its architecture, initialisation, loss, schedule or
+    # the task's training loop). It enters the task-model cache key when > 0, so a model
+    # trained by older code is never reused (the SR specs' `revision` does the same).
+    model_revisions: dict[str, int] = field(default_factory=dict)
 
     def metric(self, name: str) -> MetricInfo:
         for m in self.metrics:
