@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from bench.cache import key_of
 from bench.resolved_task import resolve_task
 from bench.task_key import task_model_key
 from tasks import TASKS, models_for
@@ -36,6 +37,9 @@ def test_a_model_revision_keys_that_model_only(task: str) -> None:
     already holds, and the task's other models keep theirs."""
     first, *others = models_for(task)
     today = _key(task, first, {})
+    # the key as it was before revisions existed (same parts, nothing appended)
+    assert today == key_of(f"{task}/{first}", {"epochs": 2, "seed": 0}, "train-fp", "HR",
+                           ["a", "b"], "-", "-", "threads=2")
     assert _key(task, first, {first: 0}) == today
     bumped = {r: _key(task, first, {first: r}) for r in (1, 2)}
     assert len({today, *bumped.values()}) == 3
