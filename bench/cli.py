@@ -92,10 +92,10 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 def main(argv: list[str] | None = None) -> int:
     from bench import interrupt
     from bench.allocator import keep_freed_memory
-    from bench.wait_policy import passive_waiting
+    from bench.wait_policy import choose_waiting
 
     keep_freed_memory()  # here, not at import: a process-wide setting only the CLI may choose
-    passive_waiting()    # before torch is imported (bench/wait_policy.py says why)
+    choose_waiting()     # before torch is imported (bench/wait_policy.py says why)
     shown_by, warnings.showwarning = warnings.showwarning, _one_line_warning
     interrupt.clear()
     interrupt.begin(sys.argv[1:] if argv is None else argv)

@@ -174,6 +174,7 @@ def test_gan_variant_alternates_generator_and_discriminator() -> None:
     b = batch()
     losses = model.training_losses(b)
     assert {"rec", "dep", "adv", "total"} <= set(losses)
+    assert losses["sr"] is model.last_sr and not losses["sr"].requires_grad  # the D step's input
     losses["total"].backward()
     assert all(p.grad is None for p in model.discriminator.parameters())  # no D leak
     model.zero_grad()

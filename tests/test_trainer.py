@@ -271,6 +271,21 @@ def test_gan_alternates_generator_and_discriminator(tmp_path):
     assert set(ck["optimizers"]) == {"g", "d"}
 
 
+def test_gan_step_judges_the_generator_output_without_a_second_forward(tmp_path):
+    # The D step reuses the "sr" that training_losses returned: one generator forward per
+    # iteration (3) plus the one validation frame, not 2 per iteration.
+    calls = []
+    spec = ArchSpec(arch="tinygan", build=lambda: _counted(TinyGAN(), calls))
+    train_sr(spec, make_samples(2), make_samples(1, prefix="v"),
+             cfg(iterations=3, val_every=3, seed=0), tmp_path, progress=False)
+    assert len(calls) == 3 + 1
+
+
+def _counted(model: TinyGAN, calls: list) -> TinyGAN:
+    model.generator.register_forward_hook(lambda *_: calls.append(1))
+    return model
+
+
 # ---------------------------------------------------------------------------- DDP
 
 

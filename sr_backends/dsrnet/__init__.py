@@ -34,6 +34,9 @@ DSRNET_SPEC = ArchSpec(
     needs_reference=True,
     depth_input=("depth_source", "gt"),
     tiny=_TINY_GAN,
+    # 1: the D step judges the generator step's own SR (before: a second forward after G's
+    # update), as MASA-SR does; same hyper-parameters, other weights.
+    revision=1,
 )
 DSRNET_PLUS_SPEC = ArchSpec(
     arch="dsrnet",
