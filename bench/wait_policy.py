@@ -8,13 +8,14 @@ showed ~30 ms per convolution whatever its size). Measured on the 2-core develop
 while another 2-thread training ran: one training step of DSRNet at the quick size took 13.5 s
 with the default and 3.7 s with `OMP_WAIT_POLICY=PASSIVE` (never spin).
 
-On an idle CPU, though, never spinning costs 1.2-1.5x per training step, and a short spin buys
-all of that back: `benchmarks/wait_policy.py` (results/wait-policy.json) measured, on a quiet
-2-core machine, GOMP_SPINCOUNT=3000 as fast as ACTIVE, while with a 2-thread training beside
-it the same spin is 1.4x slower than PASSIVE. So the CLI looks at the CPU once, when it starts
-(`cpu_busy_fraction`, 0.1 s of /proc/stat): idle -> spin 3000 times, busy -> PASSIVE. The wait
-changes only how idle threads wait, never what is computed: results are bit-identical
-(tests/test_wait_policy.py).
+On an idle CPU, though, never spinning costs up to 1.45x per training step (EDSR,
+results/wait-policy.json) and 2.4x on ATD-light's whole training (135 s vs 57 s), and a short
+spin buys that back: `benchmarks/wait_policy.py` measured, on a quiet 2-core machine,
+GOMP_SPINCOUNT=3000 as fast as ACTIVE, while with a 2-thread training beside it the same spin
+is 1.4x slower than PASSIVE (results/wait-policy-contended.json). So the CLI looks at the
+CPU once, when it starts (`cpu_busy_fraction`, 0.1 s of /proc/stat): idle -> spin 3000 times,
+busy -> PASSIVE. The wait changes only how idle threads wait, never what is computed: results
+are bit-identical (tests/test_wait_policy.py).
 
 It must be set before the OpenMP runtime starts (before torch is imported), so only the CLI
 entry point sets it, and only when the user has set neither variable:
@@ -49,7 +50,7 @@ def cpu_busy_fraction(window_s: float = 0.1, stat: Path = Path("/proc/stat")) ->
 
 def choose_waiting(busy: float | None = None) -> str:
     """Set the wait for this process and its children unless the user did; returns the
-    setting in force ("PASSIVE", "ACTIVE" or "spin:N") for logs and perf reports."""
+    setting in force ("PASSIVE", "ACTIVE" or "spin:N")."""
     if "OMP_WAIT_POLICY" in os.environ:
         return os.environ["OMP_WAIT_POLICY"]
     if "GOMP_SPINCOUNT" in os.environ:
