@@ -257,14 +257,14 @@ class DSRNetGAN(DSRNet):
 
     disc_optim = {"lr": 1e-4, "betas": (0.0, 0.9)}
 
+    def __init__(self, disc_feats: int = 64, **hparams: Any) -> None:
+        super().__init__(**hparams)
+        self.discriminator = Discriminator(nf=disc_feats)
+
     def training_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The losses plus "sr" (detached): the trainer's D step judges this very output, as
         MASA-SR's does, instead of running the generator a second time (a third of a step)."""
         return {**super().training_losses(batch), "sr": self.last_sr}
-
-    def __init__(self, disc_feats: int = 64, **hparams: Any) -> None:
-        super().__init__(**hparams)
-        self.discriminator = Discriminator(nf=disc_feats)
 
     def _adversarial(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
